@@ -1,0 +1,62 @@
+# The README's two commands are `make run` and `make test`; everything else is a helper.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export RASA_TELEMETRY_ENABLED ?= false
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export TF_ENABLE_ONEDNN_OPTS ?= 0
+export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
+export PYTHONWARNINGS ?= ignore::DeprecationWarning
+
+# uv from PATH, else a private copy installed from PyPI into .tools/ (no curl installer:
+# machines without general internet still reach PyPI).
+UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+RUN := $(UV) run --locked
+
+.PHONY: help install catalogue train run chat test eval-nlu validate clean
+
+help:
+	@echo "make run       install, train if needed, start Rasa (5005) + actions (5055)"
+	@echo "make test      install, train if needed, run every test"
+	@echo "make chat      talk to the running assistant in this terminal"
+	@echo "make train     train the model if its inputs changed (models/)"
+	@echo "make eval-nlu  evaluate intents on the held-out set (reports/, README)"
+	@echo "make catalogue regenerate NLU synonyms and Jieba terms from the catalogue"
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv
+
+install: | $(UV)
+	$(UV) sync --locked
+
+catalogue: install
+	$(RUN) python -m catalogue.export
+
+train: install
+	$(RUN) python -m catalogue.export --check
+	$(RUN) python -m tools.model
+
+run: train
+	@echo
+	@echo "  Rasa REST: curl -s localhost:5005/webhooks/rest/webhook -d '{\"sender\":\"me\",\"message\":\"你好\"}'"
+	@echo "  Or chat in another terminal: make chat      (Ctrl-C here stops everything)"
+	@echo
+	$(RUN) honcho start -f Procfile
+
+chat: install
+	$(RUN) python -m tools.chat
+
+# pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
+test: train
+	@$(RUN) pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+eval-nlu: train
+	$(RUN) python -m tools.eval_nlu --update-readme
+
+validate: install
+	$(RUN) rasa data validate --config assistant/config.yml --domain assistant/domain --data nlu_data
+
+clean:
+	rm -rf .pytest_cache var/test reports/.tmp

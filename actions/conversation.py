@@ -1,0 +1,115 @@
+"""Turn-taking actions: repeat, fallback, yes/no answers, thanks and the way to a human."""
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.bookings import offer_booking
+from actions.service_answers import answer_service
+from actions.turns import (
+    bot_messages,
+    consecutive_fallbacks,
+    latest_intent,
+    previous_bot_turn,
+    slot_set_in_previous_turn,
+)
+
+# Slots that describe the question the bot just asked; a repeat asks it again.
+QUESTION_SLOTS = ("pending_offer", "service_candidates")
+FALLBACKS_BEFORE_HUMAN = 2
+
+
+class ActionRepeatLast(Action):
+    """再说一遍: say the bot's previous turn again, word for word, and re-ask its question."""
+
+    def name(self) -> str:
+        return "action_repeat_last"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        turn = previous_bot_turn(tracker)
+        messages = bot_messages(turn)
+        if not messages:
+            dispatcher.utter_message(response="utter_greet")
+            return []
+        for message in messages:
+            data = message.get("data") or {}
+            dispatcher.utter_message(
+                text=message.get("text"),
+                buttons=data.get("buttons") or [],
+                image=data.get("image"),
+                json_message=data.get("custom"),
+            )
+        return [SlotSet(slot, value) for slot in QUESTION_SLOTS
+                if (value := slot_set_in_previous_turn(tracker, slot)) is not None]
+
+
+class ActionFallback(Action):
+    """The NLU could not place the words: ask to rephrase; the second time, offer a human.
+
+    A caller choosing among errands the bot just named ("后面那个") is not a fallback.
+    """
+
+    def name(self) -> str:
+        return "action_fallback"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        if slot_set_in_previous_turn(tracker, "service_candidates"):
+            return answer_service(dispatcher, tracker)
+        if consecutive_fallbacks(tracker) >= FALLBACKS_BEFORE_HUMAN:
+            dispatcher.utter_message(response="utter_offer_human")
+            return [SlotSet("pending_offer", "human")]
+        dispatcher.utter_message(response="utter_ask_rephrase")
+        return []
+
+
+def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
+    complaint = latest_intent(tracker) == "complaint"
+    dispatcher.utter_message(response="utter_complaint_handoff" if complaint else "utter_handoff")
+    return [SlotSet("pending_offer", None)]
+
+
+class ActionHandOff(Action):
+    """The caller asked for a person (or complained): acknowledge, and say it is happening."""
+
+    def name(self) -> str:
+        return "action_hand_off"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        return hand_off(dispatcher, tracker)
+
+
+class ActionReplyYesNo(Action):
+    """好的 / 不用了: the answer to whatever yes/no question the bot just asked."""
+
+    def name(self) -> str:
+        return "action_reply_yes_no"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        offer = slot_set_in_previous_turn(tracker, "pending_offer")
+        yes = latest_intent(tracker) == "affirm"
+        if offer == "human" and yes:
+            return hand_off(dispatcher, tracker)
+        if offer == "booking" and yes:
+            return offer_booking(dispatcher, tracker)
+        if offer in ("booking", "anything_else", "human") and not yes:
+            if offer == "anything_else":
+                dispatcher.utter_message(response="utter_goodbye")
+                return [SlotSet("pending_offer", None)]
+            dispatcher.utter_message(response="utter_anything_else")
+            return [SlotSet("pending_offer", "anything_else")]
+        dispatcher.utter_message(response="utter_what_else")
+        return [SlotSet("pending_offer", None)]
+
+
+class ActionWelcome(Action):
+    """谢谢 → 不客气, and ask once whether there is anything else."""
+
+    def name(self) -> str:
+        return "action_welcome"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        dispatcher.utter_message(response="utter_you_are_welcome")
+        return [SlotSet("pending_offer", "anything_else")]
