@@ -29,19 +29,14 @@ def sender() -> str:
     return f"test-{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture(scope="module")
-def talk(rasa):
-    return rasa
-
-
-def test_greeting_says_what_the_line_does_and_how_to_reach_a_person(talk):
-    reply = " ".join(talk.texts(sender(), "你好"))
+def test_greeting_says_what_the_line_does_and_how_to_reach_a_person(rasa):
+    reply = " ".join(rasa.texts(sender(), "你好"))
     assert "转人工" in reply and "社保" in reply and reply.endswith("？")
 
 
 @pytest.mark.parametrize("question,code", QUESTIONS)
-def test_errand_question_is_answered_from_the_catalogue(talk, question, code):
-    replies = talk.texts(sender(), question)
+def test_errand_question_is_answered_from_the_catalogue(rasa, question, code):
+    replies = rasa.texts(sender(), question)
     assert len(replies) == 1
     assert replies[0].startswith(CATALOGUE.get(code).answer)
 
@@ -50,34 +45,34 @@ def test_every_errand_intent_is_covered_by_these_questions():
     assert {CATALOGUE.get(code).intent for _, code in QUESTIONS} == set(CATALOGUE.intents)
 
 
-def test_materials_list_on_request(talk):
+def test_materials_list_on_request(rasa):
     caller = sender()
-    talk.texts(caller, "我想办老年人优待证")
-    reply = talk.texts(caller, "那要带什么材料")[0]
+    rasa.texts(caller, "我想办老年人优待证")
+    reply = rasa.texts(caller, "那要带什么材料")[0]
     assert all(material in reply for material in CATALOGUE.get("senior_card").materials)
 
 
-def test_repeat_says_the_last_answer_word_for_word(talk):
+def test_repeat_says_the_last_answer_word_for_word(rasa):
     caller = sender()
-    first = talk.texts(caller, "身份证丢了怎么补")
-    assert talk.texts(caller, "没听清 再说一遍") == first
+    first = rasa.texts(caller, "身份证丢了怎么补")
+    assert rasa.texts(caller, "没听清 再说一遍") == first
 
 
-def test_two_fallbacks_in_a_row_offer_a_human_and_yes_hands_off(talk):
+def test_two_fallbacks_in_a_row_offer_a_human_and_yes_hands_off(rasa):
     caller = sender()
-    first = talk.send(caller, "/nlu_fallback")
-    second = talk.send(caller, "/nlu_fallback")
+    first = rasa.send(caller, "/nlu_fallback")
+    second = rasa.send(caller, "/nlu_fallback")
     assert "换个说法" in first[0]["text"]
     assert "转人工" in second[0]["text"]
-    assert "转人工" in talk.texts(caller, "好的")[0]
+    assert "转人工" in rasa.texts(caller, "好的")[0]
 
 
-def test_request_human_is_acknowledged(talk):
-    assert "转人工" in talk.texts(sender(), "我要找人工客服")[0]
+def test_request_human_is_acknowledged(rasa):
+    assert "转人工" in rasa.texts(sender(), "我要找人工客服")[0]
 
 
-def test_goodbye_ends_politely(talk):
-    assert "再见" in talk.texts(sender(), "好了没事了 再见")[0]
+def test_goodbye_ends_politely(rasa):
+    assert "再见" in rasa.texts(sender(), "好了没事了 再见")[0]
 
 
 @pytest.mark.parametrize("message", [
@@ -90,8 +85,8 @@ def test_goodbye_ends_politely(talk):
     "<script>alert(1)</script>",
     "'; DROP TABLE users; --",
 ])
-def test_bad_input_gets_a_sensible_reply_and_the_service_survives(talk, message):
+def test_bad_input_gets_a_sensible_reply_and_the_service_survives(rasa, message):
     caller = sender()
-    replies = talk.texts(caller, message)
+    replies = rasa.texts(caller, message)
     assert replies and all(reply.strip() for reply in replies)
-    assert talk.texts(caller, "你好")  # the same conversation still works
+    assert rasa.texts(caller, "你好")  # the same conversation still works

@@ -1,0 +1,1 @@
+"""Rasa assistant configuration; the package holds its custom NLU components."""

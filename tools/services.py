@@ -1,0 +1,107 @@
+"""Start the assistant (action server + Rasa with the REST channel) and talk to it.
+
+Shared by the tests and the benchmarks, so both exercise the same real processes.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import requests
+
+from tools.model import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: process exited ({process.returncode}); log tail:\n{log.read_text()[-4000:]}")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} not ready after {timeout}s; log tail:\n{log.read_text()[-4000:]}")
+
+
+class Assistant:
+    """Client of a running Rasa server."""
+
+    def __init__(self, url: str, pids: dict[str, int]):
+        self.url = url
+        self.pids = pids
+
+    def send(self, sender: str, message: str) -> list[dict]:
+        response = requests.post(f"{self.url}/webhooks/rest/webhook",
+                                 json={"sender": sender, "message": message}, timeout=120)
+        response.raise_for_status()
+        return response.json()
+
+    def texts(self, sender: str, message: str) -> list[str]:
+        return [reply["text"] for reply in self.send(sender, message) if reply.get("text")]
+
+    def parse(self, text: str) -> dict:
+        response = requests.post(f"{self.url}/model/parse", json={"text": text}, timeout=120)
+        response.raise_for_status()
+        return response.json()
+
+    def rss_mib(self) -> dict[str, float]:
+        """Resident memory of each process (and its children), from /proc."""
+        return {name: _tree_rss_kib(pid) / 1024 for name, pid in self.pids.items()}
+
+
+def _tree_rss_kib(pid: int) -> int:
+    total = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            total += int(line.split()[1])
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for child in children.read_text().split() if children.exists() else []:
+        with contextlib.suppress(FileNotFoundError):
+            total += _tree_rss_kib(int(child))
+    return total
+
+
+@contextlib.contextmanager
+def running_assistant(model: Path, workdir: Path) -> Iterator[Assistant]:
+    """Run the action server and Rasa on free local ports until the block ends."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    action_port, rasa_port = free_port(), free_port()
+    endpoints = workdir / "endpoints.yml"
+    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n')
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    commands = {
+        "actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
+        "rasa": [sys.executable, "-m", "rasa", "run", "--enable-api", "-m", str(model),
+                 "--endpoints", str(endpoints), "--port", str(rasa_port), "-i", "127.0.0.1"],
+    }
+    health = {"actions": f"http://127.0.0.1:{action_port}/health", "rasa": f"http://127.0.0.1:{rasa_port}/status"}
+    processes: dict[str, subprocess.Popen] = {}
+    try:
+        for name, command in commands.items():
+            log = workdir / f"{name}.log"
+            processes[name] = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"),
+                                               stderr=subprocess.STDOUT)
+        for name, process in processes.items():
+            wait_until_ready(health[name], process, workdir / f"{name}.log")
+        yield Assistant(f"http://127.0.0.1:{rasa_port}", {n: p.pid for n, p in processes.items()})
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
