@@ -8,7 +8,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.bookings import offer_booking
-from actions.service_answers import answer_service
+from actions.service_answers import answer_service, names_one_service
 from actions.turns import (
     bot_messages,
     consecutive_fallbacks,
@@ -49,14 +49,16 @@ class ActionRepeatLast(Action):
 class ActionFallback(Action):
     """The NLU could not place the words: ask to rephrase; the second time, offer a human.
 
-    A caller choosing among errands the bot just named ("后面那个") is not a fallback.
+    Not a fallback: a caller choosing among errands the bot just named ("后面那个"), or
+    words that name exactly one errand ("给我儿子办个残疾证" torn between asking and
+    booking): answering about that errand beats "请再说一遍".
     """
 
     def name(self) -> str:
         return "action_fallback"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        if slot_set_in_previous_turn(tracker, "service_candidates"):
+        if slot_set_in_previous_turn(tracker, "service_candidates") or names_one_service(tracker):
             return answer_service(dispatcher, tracker)
         if consecutive_fallbacks(tracker) >= FALLBACKS_BEFORE_HUMAN:
             dispatcher.utter_message(response="utter_offer_human")

@@ -74,6 +74,11 @@ def resolve_service(tracker: Tracker, catalogue: Catalogue) -> Resolution:
     return Resolution(candidates=intent_items or offered)
 
 
+def names_one_service(tracker: Tracker) -> bool:
+    """True when the latest words name exactly one catalogue errand, whatever the intent."""
+    return resolve_service(tracker, load_catalogue()).item is not None
+
+
 def materials_sentence(item: ServiceItem) -> str:
     return f"办{item.name}，要带{spoken_list(item.materials)}。"
 

@@ -184,3 +184,10 @@ def test_thanks_then_asks_anything_else():
     messages, slots = run(ActionWelcome(), user("谢谢", "thank"))
     assert messages[0]["response"] == "utter_you_are_welcome"
     assert slots == {"pending_offer": "anything_else"}
+
+
+def test_fallback_that_names_one_errand_answers_it():
+    messages, slots = run(ActionFallback(), user("我想给我儿子办个残疾证", "nlu_fallback",
+                                                 [entity("service", "disability_certificate")]))
+    assert slots["service"] == "disability_certificate"
+    assert texts(messages)[0].startswith(CATALOGUE.get("disability_certificate").answer)
