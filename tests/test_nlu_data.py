@@ -21,7 +21,7 @@ REQUIRED_INTENTS = (
 WELL_COVERED = [i for i in REQUIRED_INTENTS if i.startswith("ask_")] + [
     "book_proxy_service", "check_application_status", "complaint", "request_human"]
 REQUIRED_ENTITIES = ["service", "person_name", "phone_number", "date", "time", "district", "community"]
-HELDOUT = ROOT / "tests" / "nlu_eval" / "heldout.yml"
+HELDOUT_SETS = sorted((ROOT / "tests" / "nlu_eval").glob("*.yml"))
 
 
 def test_rasa_data_validate_is_clean():
@@ -81,9 +81,10 @@ def test_service_intents_all_have_catalogue_items():
     assert sorted(asks) == catalogue.intents
 
 
-def test_heldout_set_is_never_trained_on():
+@pytest.mark.parametrize("heldout_file", HELDOUT_SETS, ids=lambda path: path.name)
+def test_heldout_set_is_never_trained_on(heldout_file):
     trained = {parse_example(line)[0] for lines in intent_examples().values() for line in lines}
-    heldout = intent_examples([HELDOUT])
+    heldout = intent_examples([heldout_file])
     overlap = [line for lines in heldout.values() for line in lines if parse_example(line)[0] in trained]
     assert overlap == []
     assert set(REQUIRED_INTENTS) <= set(heldout)

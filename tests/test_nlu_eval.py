@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 
-from tools.eval_nlu import evaluate
+import pytest
+
+from tools.eval_nlu import HELDOUT_SETS, evaluate
 from tools.model import ROOT
 
 # Floors well below the measured figures (README): a drop under them means the data or
@@ -12,9 +14,10 @@ MIN_ACCURACY = 0.85
 MIN_MACRO_F1 = 0.85
 
 
-def test_heldout_intent_accuracy_and_f1(model_path):
-    result = evaluate(model_path)
-    out = ROOT / "var" / "test" / "nlu_eval.json"
+@pytest.mark.parametrize("name", HELDOUT_SETS)
+def test_heldout_intent_accuracy_and_f1(model_path, name):
+    result = evaluate(model_path, HELDOUT_SETS[name][1])
+    out = ROOT / "var" / "test" / f"nlu_eval_{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
     report = result["report"]

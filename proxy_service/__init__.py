@@ -1,0 +1,1 @@
+"""The service that holds the work: bookings, proxy applications, handoff tickets."""

@@ -1,0 +1,68 @@
+"""Personal data at rest: encryption, lookup hashes and masking.
+
+ID numbers, phone numbers and addresses are stored encrypted (Fernet: AES-128-CBC with an
+HMAC). Looking a resident up by phone uses a keyed hash, never the plain number. Lists,
+logs and API list views show masked forms only.
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import re
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from proxy_service.settings import get_settings
+
+
+@functools.lru_cache(maxsize=4)
+def _fernet(key: str) -> Fernet:
+    raw = base64.urlsafe_b64decode(key.encode())
+    if len(raw) != 32:
+        raise ValueError("DATA_ENCRYPTION_KEY must be urlsafe base64 of 32 bytes")
+    return Fernet(base64.urlsafe_b64encode(raw))
+
+
+def encrypt(plain: str | None, key: str | None = None) -> str | None:
+    if plain is None:
+        return None
+    return _fernet(key or get_settings().data_key).encrypt(plain.encode()).decode()
+
+
+def decrypt(token: str | None, key: str | None = None) -> str | None:
+    if token is None:
+        return None
+    try:
+        return _fernet(key or get_settings().data_key).decrypt(token.encode()).decode()
+    except InvalidToken as error:
+        raise ValueError("stored personal data cannot be decrypted with this key") from error
+
+
+def lookup_hash(value: str, key: str | None = None) -> str:
+    """A keyed hash for equality look-ups (phone numbers) without storing them in clear."""
+    secret = (key or get_settings().data_key).encode()
+    return hmac.new(secret, normalize_digits(value).encode(), hashlib.sha256).hexdigest()
+
+
+_DIGITS = str.maketrans("零〇一幺二两三四五六七八九", "0011223456789")
+
+
+def normalize_digits(value: str) -> str:
+    """'幺三八 1234-5678' → '13812345678': spoken numerals, spaces and dashes removed."""
+    return re.sub(r"[^0-9Xx]", "", (value or "").translate(_DIGITS)).upper()
+
+
+def mask_phone(phone: str | None) -> str:
+    digits = normalize_digits(phone or "")
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return f"{digits[:3]}****{digits[-4:]}"
+
+
+def mask_id_number(number: str | None) -> str:
+    value = normalize_digits(number or "")
+    if len(value) < 8:
+        return "*" * len(value)
+    return f"{value[:4]}{'*' * (len(value) - 8)}{value[-4:]}"

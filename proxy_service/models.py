@@ -1,0 +1,211 @@
+"""Tables of proxy_service (SQLAlchemy 1.4, 2.0-style declarative).
+
+Personal data columns end in `_enc` (encrypted at rest, see crypto.py). Audit events are
+append-only: the migration adds triggers that refuse UPDATE and DELETE on them.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON, Boolean, CheckConstraint, Column, Date, DateTime, ForeignKey, Integer, String, Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import declarative_base, relationship
+
+Base = declarative_base()
+
+BOOKING_MODES = ("assisted", "proxy", "home_visit")          # 帮办 / 代办 / 上门
+HALF_DAYS = ("am", "pm")
+BOOKING_STATUSES = ("confirmed", "cancelled", "completed")
+APPLICATION_STATUSES = ("submitted", "accepted", "missing_materials", "completed", "rejected")
+TICKET_STATUSES = ("open", "claimed", "callback_scheduled", "resolved")
+NOTIFICATION_STATUSES = ("pending", "sent", "not_sent", "failed")
+
+
+def _in(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return CheckConstraint(f"{column} IN ({quoted})", name=f"ck_{column}_allowed")
+
+
+class Resident(Base):
+    __tablename__ = "residents"
+    id = Column(Integer, primary_key=True)
+    name_enc = Column(Text, nullable=False)
+    phone_enc = Column(Text)
+    phone_hash = Column(String(64), index=True)
+    phone_last4 = Column(String(4))
+    id_number_enc = Column(Text)
+    birth_year = Column(Integer)
+    # Disability status is sensitive: stored only with a sensitive-data consent on record.
+    disabled = Column(Boolean)
+    created_at = Column(DateTime, nullable=False)
+
+
+class Consent(Base):
+    """A resident's consent, with the exact wording version they agreed to."""
+
+    __tablename__ = "consents"
+    id = Column(Integer, primary_key=True)
+    resident_id = Column(Integer, ForeignKey("residents.id"), nullable=False, index=True)
+    purpose = Column(String(32), nullable=False)     # booking / proxy / sensitive
+    wording_version = Column(String(32), nullable=False)
+    channel = Column(String(16), nullable=False)     # phone / kiosk / web
+    granted_at = Column(DateTime, nullable=False)
+    withdrawn_at = Column(DateTime)
+
+
+class ServicePlace(Base):
+    __tablename__ = "service_places"
+    id = Column(Integer, primary_key=True)
+    code = Column(String(32), nullable=False, unique=True)
+    name = Column(String(64), nullable=False)
+    district = Column(String(32), nullable=False)
+    address = Column(String(128), nullable=False)
+
+
+class TimeSlot(Base):
+    """Half a working day at a service place, with a capacity of bookings."""
+
+    __tablename__ = "time_slots"
+    __table_args__ = (
+        UniqueConstraint("place_id", "day", "half_day", name="uq_slot_place_day_half"),
+        CheckConstraint("booked >= 0 AND booked <= capacity", name="ck_slot_not_overbooked"),
+        _in("half_day", HALF_DAYS),
+    )
+    id = Column(Integer, primary_key=True)
+    place_id = Column(Integer, ForeignKey("service_places.id"), nullable=False)
+    day = Column(Date, nullable=False)
+    half_day = Column(String(2), nullable=False)
+    capacity = Column(Integer, nullable=False)
+    booked = Column(Integer, nullable=False, default=0)
+    place = relationship(ServicePlace)
+
+
+class Booking(Base):
+    __tablename__ = "bookings"
+    __table_args__ = (_in("mode", BOOKING_MODES), _in("status", BOOKING_STATUSES))
+    id = Column(Integer, primary_key=True)
+    reference = Column(String(8), nullable=False, unique=True)
+    resident_id = Column(Integer, ForeignKey("residents.id"), nullable=False, index=True)
+    service_code = Column(String(64), nullable=False)
+    mode = Column(String(16), nullable=False)
+    slot_id = Column(Integer, ForeignKey("time_slots.id"), nullable=False, index=True)
+    address_enc = Column(Text)                        # home visits only
+    consent_id = Column(Integer, ForeignKey("consents.id"), nullable=False)
+    channel = Column(String(16), nullable=False)
+    status = Column(String(16), nullable=False)
+    created_at = Column(DateTime, nullable=False)
+    updated_at = Column(DateTime, nullable=False)
+    resident = relationship(Resident)
+    slot = relationship(TimeSlot)
+
+
+class ProxyApplication(Base):
+    """A proxy (代办) application filed on a resident's behalf, with its authorisation."""
+
+    __tablename__ = "proxy_applications"
+    __table_args__ = (_in("status", APPLICATION_STATUSES),
+                      CheckConstraint("authorisation_valid_until >= authorisation_valid_from",
+                                      name="ck_authorisation_period"))
+    id = Column(Integer, primary_key=True)
+    reference = Column(String(8), nullable=False, unique=True)
+    resident_id = Column(Integer, ForeignKey("residents.id"), nullable=False, index=True)
+    service_code = Column(String(64), nullable=False)
+    community = Column(String(64), nullable=False, index=True)
+    agent_name_enc = Column(Text, nullable=False)
+    agent_phone_enc = Column(Text)
+    agent_id_number_enc = Column(Text)
+    relationship_to_resident = Column(String(32), nullable=False)
+    authorisation_scope = Column(Text, nullable=False)
+    authorisation_valid_from = Column(Date, nullable=False)
+    authorisation_valid_until = Column(Date, nullable=False)
+    authorisation_file = Column(String(256))
+    consent_id = Column(Integer, ForeignKey("consents.id"), nullable=False)
+    # [{"name": "本人身份证", "provided": true}, …] from the catalogue's materials list.
+    materials = Column(JSON, nullable=False)
+    status = Column(String(24), nullable=False)
+    status_note = Column(Text)                        # what is missing, or why rejected
+    filed_by = Column(String(64), nullable=False)
+    created_at = Column(DateTime, nullable=False)
+    updated_at = Column(DateTime, nullable=False)
+    resident = relationship(Resident)
+
+
+class StaffQueue(Base):
+    __tablename__ = "staff_queues"
+    id = Column(Integer, primary_key=True)
+    code = Column(String(32), nullable=False, unique=True)
+    name = Column(String(64), nullable=False)
+
+
+class HandoffTicket(Base):
+    """A caller handed to staff, with everything already said."""
+
+    __tablename__ = "handoff_tickets"
+    __table_args__ = (_in("status", TICKET_STATUSES),)
+    id = Column(Integer, primary_key=True)
+    reference = Column(String(8), nullable=False, unique=True)
+    queue_id = Column(Integer, ForeignKey("staff_queues.id"), nullable=False, index=True)
+    priority = Column(Integer, nullable=False)        # 0 urgent, 1 raised, 2 normal
+    reason = Column(String(32), nullable=False)
+    channel = Column(String(16), nullable=False)
+    conversation_id = Column(String(128), nullable=False, index=True)
+    caller_phone_enc = Column(Text)
+    caller_last4 = Column(String(4))
+    transcript = Column(JSON, nullable=False)         # [{"speaker": "caller"|"bot", "text": …, "at": …}]
+    filled_slots = Column(JSON, nullable=False)
+    status = Column(String(24), nullable=False, index=True)
+    assignee = Column(String(64))
+    sla_due_at = Column(DateTime, nullable=False)
+    callback_from = Column(DateTime)
+    callback_until = Column(DateTime)
+    created_at = Column(DateTime, nullable=False, index=True)
+    updated_at = Column(DateTime, nullable=False)
+    claimed_at = Column(DateTime)
+    closed_at = Column(DateTime)
+    purged_at = Column(DateTime)                      # transcript and number removed (retention)
+    queue = relationship(StaffQueue)
+
+
+class AuditEvent(Base):
+    """Append-only trail of every state change: who, when, what, from → to."""
+
+    __tablename__ = "audit_events"
+    id = Column(Integer, primary_key=True)
+    at = Column(DateTime, nullable=False, index=True)
+    actor = Column(String(64), nullable=False)
+    entity_type = Column(String(32), nullable=False)
+    entity_id = Column(Integer, nullable=False)
+    action = Column(String(32), nullable=False)
+    from_state = Column(String(32))
+    to_state = Column(String(32))
+    details = Column(JSON)
+
+
+class Notification(Base):
+    """Outbox: written with the change it announces, delivered later by the sender."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (_in("status", NOTIFICATION_STATUSES),)
+    id = Column(Integer, primary_key=True)
+    kind = Column(String(32), nullable=False)
+    recipient_enc = Column(Text, nullable=False)
+    body = Column(Text, nullable=False)
+    entity_type = Column(String(32), nullable=False)
+    entity_id = Column(Integer, nullable=False)
+    status = Column(String(16), nullable=False, index=True)
+    attempts = Column(Integer, nullable=False, default=0)
+    last_error = Column(Text)
+    created_at = Column(DateTime, nullable=False)
+    sent_at = Column(DateTime)
+
+
+class IdempotencyRecord(Base):
+    """The stored response to a write, so a retried request returns it instead of acting twice."""
+
+    __tablename__ = "idempotency_keys"
+    key = Column(String(128), primary_key=True)
+    scope = Column(String(64), nullable=False)
+    request_hash = Column(String(64), nullable=False)
+    status_code = Column(Integer, nullable=False)
+    response = Column(JSON, nullable=False)
+    created_at = Column(DateTime, nullable=False)

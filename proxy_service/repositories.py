@@ -1,0 +1,176 @@
+"""Repositories: how the service layer reads and writes each kind of record.
+
+The service functions talk to these methods only, so unit tests can run them on the
+in-memory fakes of tests/fakes.py and integration tests on SQLite and PostgreSQL.
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Generic, Iterable, TypeVar
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.orm import Session
+
+from proxy_service import models as m
+
+T = TypeVar("T")
+
+
+class SqlRepository(Generic[T]):
+    model: type
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def add(self, record: T) -> T:
+        self.session.add(record)
+        self.session.flush()
+        return record
+
+    def get(self, record_id: int) -> T | None:
+        return self.session.get(self.model, record_id)
+
+    def _one(self, **where) -> T | None:
+        return self.session.execute(select(self.model).filter_by(**where)).scalar_one_or_none()
+
+
+class ResidentRepository(SqlRepository[m.Resident]):
+    model = m.Resident
+
+    def find_by_phone_hash(self, phone_hash: str) -> list[m.Resident]:
+        return list(self.session.execute(select(m.Resident).filter_by(phone_hash=phone_hash)).scalars())
+
+
+class ConsentRepository(SqlRepository[m.Consent]):
+    model = m.Consent
+
+
+class PlaceRepository(SqlRepository[m.ServicePlace]):
+    model = m.ServicePlace
+
+    def by_code(self, code: str) -> m.ServicePlace | None:
+        return self._one(code=code)
+
+    def list(self) -> list[m.ServicePlace]:
+        return list(self.session.execute(select(m.ServicePlace).order_by(m.ServicePlace.id)).scalars())
+
+
+class SlotRepository(SqlRepository[m.TimeSlot]):
+    model = m.TimeSlot
+
+    def find(self, place_id: int, day: date, half_day: str) -> m.TimeSlot | None:
+        return self._one(place_id=place_id, day=day, half_day=half_day)
+
+    def between(self, place_id: int, first: date, last: date) -> list[m.TimeSlot]:
+        query = (select(m.TimeSlot).where(m.TimeSlot.place_id == place_id, m.TimeSlot.day >= first,
+                                          m.TimeSlot.day <= last)
+                 .order_by(m.TimeSlot.day, m.TimeSlot.half_day))
+        return list(self.session.execute(query).scalars())
+
+    def reserve(self, slot_id: int) -> bool:
+        """Take one place in the slot if any is left: one atomic conditional UPDATE, so
+        racing requests can never push `booked` past `capacity` on either database."""
+        result = self.session.execute(
+            update(m.TimeSlot)
+            .where(and_(m.TimeSlot.id == slot_id, m.TimeSlot.booked < m.TimeSlot.capacity))
+            .values(booked=m.TimeSlot.booked + 1)
+            .execution_options(synchronize_session=False)
+        )
+        self.session.expire_all()
+        return result.rowcount == 1
+
+    def release(self, slot_id: int) -> None:
+        self.session.execute(
+            update(m.TimeSlot).where(and_(m.TimeSlot.id == slot_id, m.TimeSlot.booked > 0))
+            .values(booked=m.TimeSlot.booked - 1).execution_options(synchronize_session=False)
+        )
+        self.session.expire_all()
+
+
+class BookingRepository(SqlRepository[m.Booking]):
+    model = m.Booking
+
+    def by_reference(self, reference: str) -> m.Booking | None:
+        return self._one(reference=reference)
+
+    def list_for_day(self, day: date) -> list[m.Booking]:
+        query = (select(m.Booking).join(m.TimeSlot).where(m.TimeSlot.day == day)
+                 .order_by(m.TimeSlot.half_day, m.Booking.id))
+        return list(self.session.execute(query).scalars())
+
+
+class ApplicationRepository(SqlRepository[m.ProxyApplication]):
+    model = m.ProxyApplication
+
+    def by_reference(self, reference: str) -> m.ProxyApplication | None:
+        return self._one(reference=reference)
+
+    def list(self, community: str | None = None, status: str | None = None,
+             limit: int = 50, offset: int = 0) -> list[m.ProxyApplication]:
+        query = select(m.ProxyApplication)
+        if community:
+            query = query.where(m.ProxyApplication.community == community)
+        if status:
+            query = query.where(m.ProxyApplication.status == status)
+        query = query.order_by(m.ProxyApplication.created_at.desc()).limit(limit).offset(offset)
+        return list(self.session.execute(query).scalars())
+
+
+class QueueRepository(SqlRepository[m.StaffQueue]):
+    model = m.StaffQueue
+
+    def by_code(self, code: str) -> m.StaffQueue | None:
+        return self._one(code=code)
+
+    def list_with_open_counts(self) -> list[tuple[m.StaffQueue, int]]:
+        open_states = ("open", "claimed", "callback_scheduled")
+        counts = (select(m.HandoffTicket.queue_id, func.count().label("n"))
+                  .where(m.HandoffTicket.status.in_(open_states))
+                  .group_by(m.HandoffTicket.queue_id).subquery())
+        query = (select(m.StaffQueue, func.coalesce(counts.c.n, 0))
+                 .outerjoin(counts, counts.c.queue_id == m.StaffQueue.id).order_by(m.StaffQueue.id))
+        return [(queue, int(count)) for queue, count in self.session.execute(query)]
+
+
+class TicketRepository(SqlRepository[m.HandoffTicket]):
+    model = m.HandoffTicket
+
+    def by_reference(self, reference: str) -> m.HandoffTicket | None:
+        return self._one(reference=reference)
+
+    def in_queue(self, queue_id: int, statuses: Iterable[str], limit: int = 50,
+                 offset: int = 0) -> list[m.HandoffTicket]:
+        """Priority first, then oldest first: the order staff should take them in."""
+        query = (select(m.HandoffTicket)
+                 .where(m.HandoffTicket.queue_id == queue_id, m.HandoffTicket.status.in_(list(statuses)))
+                 .order_by(m.HandoffTicket.priority, m.HandoffTicket.created_at, m.HandoffTicket.id)
+                 .limit(limit).offset(offset))
+        return list(self.session.execute(query).scalars())
+
+
+class AuditRepository(SqlRepository[m.AuditEvent]):
+    model = m.AuditEvent
+
+    def for_entity(self, entity_type: str, entity_id: int) -> list[m.AuditEvent]:
+        query = (select(m.AuditEvent).filter_by(entity_type=entity_type, entity_id=entity_id)
+                 .order_by(m.AuditEvent.id))
+        return list(self.session.execute(query).scalars())
+
+
+class OutboxRepository(SqlRepository[m.Notification]):
+    model = m.Notification
+
+    def pending(self, limit: int = 50) -> list[m.Notification]:
+        query = select(m.Notification).filter_by(status="pending").order_by(m.Notification.id).limit(limit)
+        return list(self.session.execute(query).scalars())
+
+    def for_entity(self, entity_type: str, entity_id: int) -> list[m.Notification]:
+        query = select(m.Notification).filter_by(entity_type=entity_type, entity_id=entity_id)
+        return list(self.session.execute(query.order_by(m.Notification.id)).scalars())
+
+
+class IdempotencyRepository(SqlRepository[m.IdempotencyRecord]):
+    model = m.IdempotencyRecord
+
+    def get(self, key: str) -> m.IdempotencyRecord | None:  # type: ignore[override]
+        return self.session.get(m.IdempotencyRecord, key)

@@ -1,0 +1,1 @@
+"""Service functions: each one use case, one transaction, an audit event per change."""

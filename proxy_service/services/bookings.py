@@ -1,0 +1,159 @@
+"""Bookings of assisted (帮办), proxy (代办) or home-visit (上门) handling of an errand."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from catalogue import load_catalogue
+from proxy_service import models as m
+from proxy_service.crypto import decrypt, encrypt, mask_phone, normalize_digits
+from proxy_service.services import calendar
+from proxy_service.services.common import audit, finish, new_reference, notify, now
+from proxy_service.services.errors import Conflict, InvalidRequest, NotFound, SlotFull
+from proxy_service.services.residents import ResidentInput, find_or_add_resident, record_consent
+
+MODE_OFFERS = {"assisted": "assisted", "proxy": "proxy", "home_visit": "home_visit"}
+MODE_LABELS = {"assisted": "帮办", "proxy": "代办", "home_visit": "上门"}
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    service_code: str
+    mode: str
+    place_code: str
+    day: date
+    half_day: str
+    resident: ResidentInput
+    consent_wording_version: str
+    consent_given: bool
+    address: str | None = None
+    sensitive_consent_given: bool = False
+    channel: str = "phone"
+
+
+def _check(request: BookingRequest):
+    item = load_catalogue().get(request.service_code)
+    if item is None:
+        raise InvalidRequest("没有这项业务。", f"unknown service {request.service_code!r}.", field="service_code")
+    if request.mode not in MODE_OFFERS:
+        raise InvalidRequest("办理方式只能是帮办、代办或上门。", "mode must be assisted, proxy or home_visit.",
+                             field="mode")
+    if not item.offers.get(MODE_OFFERS[request.mode]):
+        raise InvalidRequest(f"{item.name}不能{MODE_LABELS[request.mode]}。",
+                             f"{request.service_code} does not offer {request.mode}.", field="mode")
+    if request.mode == "home_visit" and not (request.address or "").strip():
+        raise InvalidRequest("上门服务要留地址。", "home visits need an address.", field="address")
+    if not request.consent_given:
+        raise InvalidRequest("没有您的同意，我们不能保存信息。", "consent is required to store the booking.",
+                             field="consent")
+    return item
+
+
+def booking_view(booking: m.Booking) -> dict:
+    """What the API and the assistant see of a booking: no personal data beyond a masked phone."""
+    slot, place = booking.slot, booking.slot.place
+    item = load_catalogue().get(booking.service_code)
+    return {
+        "reference": booking.reference, "status": booking.status,
+        "service_code": booking.service_code, "service_name": item.name if item else booking.service_code,
+        "mode": booking.mode, "mode_label": MODE_LABELS[booking.mode],
+        "place_code": place.code, "place_name": place.name, "place_address": place.address,
+        "day": slot.day.isoformat(), "half_day": slot.half_day,
+        "half_day_label": calendar.HALF_DAY_LABELS[slot.half_day],
+        "materials": list(item.materials) if item else [],
+        "phone_masked": mask_phone(decrypt(booking.resident.phone_enc)),
+        "created_at": booking.created_at.isoformat(), "updated_at": booking.updated_at.isoformat(),
+    }
+
+
+def create_booking(uow, request: BookingRequest, *, actor: str) -> dict:
+    """Reserve a place in the slot and record the booking, all in one transaction.
+
+    The caller hears the reference only after this returns: by then it is committed.
+    """
+    item = _check(request)
+    calendar.check_bookable(request.day, request.half_day, now().date())
+    with uow:
+        place = uow.places.by_code(request.place_code)
+        if place is None:
+            raise NotFound("没有这个办事地点。", f"unknown service place {request.place_code!r}.", field="place_code")
+        place_id = place.id
+    calendar.ensure_slot(uow, place_id, request.day, request.half_day)
+    with uow:
+        slot = uow.slots.find(place_id, request.day, request.half_day)
+        if not uow.slots.reserve(slot.id):
+            raise SlotFull("这个时间已经约满了，请换一个时间。", "that slot is fully booked.")
+        resident = find_or_add_resident(uow, request.resident, sensitive_consent=request.sensitive_consent_given)
+        consent = record_consent(uow, resident, purpose="booking", wording_version=request.consent_wording_version,
+                                 channel=request.channel)
+        if request.sensitive_consent_given:
+            record_consent(uow, resident, purpose="sensitive", wording_version=request.consent_wording_version,
+                           channel=request.channel)
+        stamp = now()
+        booking = uow.bookings.add(m.Booking(
+            reference=new_reference(lambda ref: uow.bookings.by_reference(ref) is not None),
+            resident_id=resident.id, service_code=item.code, mode=request.mode, slot_id=slot.id,
+            address_enc=encrypt(request.address.strip()) if request.address else None,
+            consent_id=consent.id, channel=request.channel, status="confirmed", created_at=stamp, updated_at=stamp,
+        ))
+        audit(uow, actor=actor, entity=booking, action="create", to_state="confirmed",
+              details={"service": item.code, "mode": request.mode, "slot": slot.id})
+        notify(uow, kind="booking_confirmed", phone=request.resident.phone and normalize_digits(request.resident.phone),
+               body=confirmation_sms(booking, item.name, slot, slot.place), entity=booking)
+        return finish(uow, booking_view(booking), 201)
+
+
+def confirmation_sms(booking: m.Booking, service_name: str, slot: m.TimeSlot, place: m.ServicePlace) -> str:
+    when = f"{slot.day.month}月{slot.day.day}日{calendar.HALF_DAY_LABELS[slot.half_day]}"
+    where = "工作人员上门" if booking.mode == "home_visit" else f"请到{place.name}（{place.address}）"
+    return (f"【示例市政务帮办】您已预约{service_name}{MODE_LABELS[booking.mode]}，时间{when}，{where}。"
+            f"预约号{booking.reference}。改约或取消请拨打热线。")
+
+
+def _owned(uow, reference: str, phone_last4: str) -> m.Booking:
+    booking = uow.bookings.by_reference(normalize_digits(reference))
+    if booking is None or booking.resident.phone_last4 != normalize_digits(phone_last4):
+        # One message for both: do not reveal which references exist.
+        raise NotFound("没有查到这个预约，请核对预约号和手机尾号。", "no booking with that reference and phone.")
+    return booking
+
+
+def find_booking(uow, reference: str, phone_last4: str) -> dict:
+    with uow:
+        return booking_view(_owned(uow, reference, phone_last4))
+
+
+def cancel_booking(uow, reference: str, phone_last4: str, *, actor: str) -> dict:
+    with uow:
+        booking = _owned(uow, reference, phone_last4)
+        if booking.status == "cancelled":
+            return booking_view(booking)
+        if booking.status != "confirmed":
+            raise Conflict("这个预约已经办完，不能取消。", "only confirmed bookings can be cancelled.")
+        uow.slots.release(booking.slot_id)
+        booking.status, booking.updated_at = "cancelled", now()
+        audit(uow, actor=actor, entity=booking, action="cancel", from_state="confirmed", to_state="cancelled")
+        return finish(uow, booking_view(booking))
+
+
+def reschedule_booking(uow, reference: str, phone_last4: str, day: date, half_day: str, *, actor: str) -> dict:
+    calendar.check_bookable(day, half_day, now().date())
+    with uow:
+        booking = _owned(uow, reference, phone_last4)
+        if booking.status != "confirmed":
+            raise Conflict("只有有效的预约才能改时间。", "only confirmed bookings can be rescheduled.")
+        place_id = booking.slot.place_id
+    calendar.ensure_slot(uow, place_id, day, half_day)
+    with uow:
+        booking = _owned(uow, reference, phone_last4)
+        new_slot = uow.slots.find(place_id, day, half_day)
+        if new_slot.id == booking.slot_id:
+            return booking_view(booking)
+        if not uow.slots.reserve(new_slot.id):
+            raise SlotFull("这个时间已经约满了，请换一个时间。", "that slot is fully booked.")
+        old_slot_id = booking.slot_id
+        uow.slots.release(old_slot_id)
+        booking.slot, booking.updated_at = new_slot, now()
+        audit(uow, actor=actor, entity=booking, action="reschedule", from_state="confirmed", to_state="confirmed",
+              details={"from_slot": old_slot_id, "to_slot": new_slot.id})
+        return finish(uow, booking_view(booking))

@@ -1,0 +1,72 @@
+"""Retention: personal data and transcripts are removed once a case is closed long enough."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from proxy_service import models as m
+from proxy_service.services.common import audit, now
+from proxy_service.settings import get_settings
+
+REMOVED = None
+
+
+def purge_expired(uow, *, actor: str = "retention-job") -> dict:
+    """Strip transcripts, numbers and addresses from cases closed before the retention period.
+
+    Bookings and applications keep their reference, errand and status (statistics and
+    the audit trail stay meaningful); tickets keep queue, reason and times.
+    """
+    cutoff = now() - timedelta(days=get_settings().retention_days)
+    counts = {"tickets": 0, "bookings": 0, "applications": 0, "residents": 0}
+    with uow:
+        session = uow.session
+        tickets = session.execute(select(m.HandoffTicket).where(
+            m.HandoffTicket.status == "resolved", m.HandoffTicket.closed_at < cutoff,
+            m.HandoffTicket.purged_at.is_(None))).scalars()
+        for ticket in tickets:
+            ticket.transcript, ticket.filled_slots, ticket.caller_phone_enc = [], {}, REMOVED
+            ticket.purged_at = now()
+            audit(uow, actor=actor, entity=ticket, action="purge_personal_data")
+            counts["tickets"] += 1
+        bookings = session.execute(select(m.Booking).where(
+            m.Booking.status.in_(("cancelled", "completed")), m.Booking.updated_at < cutoff,
+            m.Booking.address_enc.is_not(None))).scalars()
+        for booking in bookings:
+            booking.address_enc = REMOVED
+            audit(uow, actor=actor, entity=booking, action="purge_personal_data")
+            counts["bookings"] += 1
+        applications = session.execute(select(m.ProxyApplication).where(
+            m.ProxyApplication.status.in_(("completed", "rejected")), m.ProxyApplication.updated_at < cutoff,
+            m.ProxyApplication.agent_phone_enc.is_not(None) | m.ProxyApplication.agent_id_number_enc.is_not(None)
+        )).scalars()
+        for application in applications:
+            application.agent_phone_enc = application.agent_id_number_enc = REMOVED
+            audit(uow, actor=actor, entity=application, action="purge_personal_data")
+            counts["applications"] += 1
+        counts["residents"] = _purge_inactive_residents(uow, cutoff, actor)
+        uow.commit()
+    return counts
+
+
+def _purge_inactive_residents(uow, cutoff, actor: str) -> int:
+    """Residents whose every booking and application closed before the cutoff lose their
+    phone, ID number and disability status (the name stays, encrypted, for the records)."""
+    session = uow.session
+    active_booking = select(m.Booking.resident_id).where(
+        (m.Booking.status == "confirmed") | (m.Booking.updated_at >= cutoff))
+    active_application = select(m.ProxyApplication.resident_id).where(
+        m.ProxyApplication.status.in_(("submitted", "accepted", "missing_materials"))
+        | (m.ProxyApplication.updated_at >= cutoff))
+    residents = session.execute(select(m.Resident).where(
+        m.Resident.created_at < cutoff, m.Resident.id.not_in(active_booking),
+        m.Resident.id.not_in(active_application),
+        m.Resident.phone_enc.is_not(None) | m.Resident.id_number_enc.is_not(None))).scalars()
+    count = 0
+    for resident in residents:
+        resident.phone_enc = resident.phone_hash = resident.id_number_enc = REMOVED
+        resident.disabled = None
+        audit(uow, actor=actor, entity=resident, action="purge_personal_data")
+        count += 1
+    return count

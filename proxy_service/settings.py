@@ -1,0 +1,54 @@
+"""Settings of proxy_service, from environment variables with defaults (see .env.example)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _hours(text: str) -> tuple[time, time]:
+    start, end = text.split("-")
+    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default_factory=lambda: _env(
+        "DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'helpline.db'}"))
+    # Token that services (the action server, the gateway) present as `Authorization: Bearer …`.
+    service_token: str = field(default_factory=lambda: _env("SERVICE_TOKEN", "dev-service-token"))
+    # Key for encrypting ID numbers, phone numbers and addresses at rest (Fernet, urlsafe
+    # base64 of 32 bytes). The default is for development only.
+    data_key: str = field(default_factory=lambda: _env(
+        "DATA_ENCRYPTION_KEY", "ZGV2LW9ubHkta2V5LWRvLW5vdC11c2UtaW4tcHJvZCE="))
+    timezone: str = field(default_factory=lambda: _env("TIMEZONE", "Asia/Shanghai"))
+    # ISO weekdays the service places open (1 = Monday).
+    working_days: tuple[int, ...] = field(default_factory=lambda: tuple(
+        int(day) for day in _env("WORKING_DAYS", "1,2,3,4,5").split(",")))
+    business_hours: tuple[time, time] = field(default_factory=lambda: _hours(
+        _env("BUSINESS_HOURS", "09:00-17:00")))
+    # Bookings each half-day slot of a service place can take.
+    slot_capacity: int = field(default_factory=lambda: int(_env("SLOT_CAPACITY", "4")))
+    # How many working days ahead callers can book.
+    booking_horizon_days: int = field(default_factory=lambda: int(_env("BOOKING_HORIZON_DAYS", "10")))
+    # Minutes staff have to pick up a ticket, by priority (0 urgent … 2 normal).
+    sla_minutes: tuple[int, ...] = field(default_factory=lambda: tuple(
+        int(m) for m in _env("TICKET_SLA_MINUTES", "15,60,240").split(",")))
+    # Days personal data and transcripts are kept after a case closes.
+    retention_days: int = field(default_factory=lambda: int(_env("RETENTION_DAYS", "180")))
+    max_body_bytes: int = field(default_factory=lambda: int(_env("API_MAX_BODY_BYTES", str(256 * 1024))))
+    twilio_account_sid: str = field(default_factory=lambda: _env("TWILIO_ACCOUNT_SID", ""))
+    twilio_auth_token: str = field(default_factory=lambda: _env("TWILIO_AUTH_TOKEN", ""))
+    sms_from: str = field(default_factory=lambda: _env("SMS_FROM_NUMBER", ""))
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,48 @@
+"""Unit of work: one transaction, with every repository bound to it.
+
+    with uow:            # begins
+        ...              # service code uses uow.bookings, uow.slots, …
+        uow.commit()     # nothing is durable before this; leaving without it rolls back
+"""
+from __future__ import annotations
+
+from sqlalchemy.orm import sessionmaker
+
+from proxy_service import repositories as r
+from proxy_service.db import session_factory
+from proxy_service.settings import get_settings
+
+
+class SqlUnitOfWork:
+    def __init__(self, factory: sessionmaker | None = None,
+                 idempotency: tuple[str, str, str] | None = None):
+        self._factory = factory or session_factory(get_settings().database_url)
+        # (key, scope, request hash) of the API request this unit of work serves, if any:
+        # services.common.finish() stores the response under it in the same transaction.
+        self.idempotency_request = idempotency
+
+    def __enter__(self) -> "SqlUnitOfWork":
+        self.session = self._factory()
+        s = self.session
+        self.residents = r.ResidentRepository(s)
+        self.consents = r.ConsentRepository(s)
+        self.places = r.PlaceRepository(s)
+        self.slots = r.SlotRepository(s)
+        self.bookings = r.BookingRepository(s)
+        self.applications = r.ApplicationRepository(s)
+        self.queues = r.QueueRepository(s)
+        self.tickets = r.TicketRepository(s)
+        self.audit = r.AuditRepository(s)
+        self.outbox = r.OutboxRepository(s)
+        self.idempotency_records = r.IdempotencyRepository(s)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.session.rollback()
+        self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
