@@ -13,15 +13,16 @@ export PYTHONWARNINGS ?= ignore::DeprecationWarning
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --locked
 
-.PHONY: help install catalogue train run chat test eval-nlu validate clean
+.PHONY: help install catalogue train migrate run chat test eval-nlu validate clean
 
 help:
-	@echo "make run       install, train if needed, start Rasa (5005) + actions (5055)"
+	@echo "make run       install, train, migrate, start Rasa (5005), actions (5055), API (8000)"
 	@echo "make test      install, train if needed, run every test"
 	@echo "make chat      talk to the running assistant in this terminal"
 	@echo "make train     train the model if its inputs changed (models/)"
 	@echo "make eval-nlu  evaluate intents on the held-out set (reports/, README)"
 	@echo "make catalogue regenerate NLU synonyms and Jieba terms from the catalogue"
+	@echo "make migrate   apply database migrations and load reference data"
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -37,10 +38,14 @@ train: install
 	$(RUN) python -m catalogue.export --check
 	$(RUN) python -m tools.model
 
-run: train
+migrate: install
+	$(RUN) python -m proxy_service.migrate
+
+run: train migrate
 	@echo
 	@echo "  Rasa REST: curl -s localhost:5005/webhooks/rest/webhook -d '{\"sender\":\"me\",\"message\":\"你好\"}'"
 	@echo "  Or chat in another terminal: make chat      (Ctrl-C here stops everything)"
+	@echo "  Service API and its OpenAPI docs: http://localhost:8000/docs"
 	@echo
 	$(RUN) honcho start -f Procfile
 
@@ -49,6 +54,7 @@ chat: install
 
 # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
 test: train
+	@bash tools/ensure-postgres.sh || echo "warning: PostgreSQL tests will fail (see above)"
 	@$(RUN) pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 

@@ -24,10 +24,10 @@ class SmsClient(Protocol):
 class TwilioSms:
     """SMS through twilio.rest.Client (the official library)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, http_client=None):
         from twilio.rest import Client
 
-        self._client = Client(settings.twilio_account_sid, settings.twilio_auth_token)
+        self._client = Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=http_client)
         self._from = settings.sms_from
 
     def send(self, to: str, body: str) -> str:

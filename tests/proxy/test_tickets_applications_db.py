@@ -1,0 +1,191 @@
+"""Tickets, applications, the SMS outbox and retention on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from datetime import date, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+from twilio.http import HttpClient
+from twilio.http.response import Response
+
+from proxy_service.services import applications, calendar, notifications, retention, tickets
+from proxy_service.services.applications import ApplicationRequest
+from proxy_service.services.common import now
+from proxy_service.services.errors import Conflict, InvalidRequest
+from proxy_service.services.residents import ResidentInput
+from proxy_service.settings import Settings
+from tests.proxy.builders import random_phone, ticket_request
+
+
+def test_ticket_keeps_the_whole_conversation_and_is_routed_by_topic(uow_factory):
+    request = ticket_request(topic="ask_medical_insurance")
+    view = tickets.create_ticket(uow_factory(), request, actor="assistant")
+    assert view["queue"] == "medical" and view["status"] == "open"
+    assert view["transcript"] == request.transcript and view["filled_slots"] == request.filled_slots
+    assert view["in_business_hours"] == calendar.in_business_hours(now())
+    assert (view["callback_from"] is None) == view["in_business_hours"]
+    stored = tickets.get_ticket(uow_factory(), view["id"])
+    assert stored["transcript"] == request.transcript
+
+
+@pytest.mark.parametrize("changes,queue,priority", [
+    ({"reason": "complaint"}, "complaints", 2),
+    ({"topic": "disability_certificate"}, "civil_affairs", 2),      # a service code routes by its intent
+    ({"caller_age": 82}, "social_security", 1),
+    ({"caller_disabled": True}, "social_security", 1),
+    ({"failed_turns": 2}, "social_security", 1),
+    ({"reason": "distress"}, "social_security", 0),
+    ({"topic": None}, "general", 2),
+])
+def test_routing_and_priority(uow_factory, changes, queue, priority):
+    view = tickets.create_ticket(uow_factory(), ticket_request(**changes), actor="assistant")
+    assert (view["queue"], view["priority"]) == (queue, priority)
+
+
+def test_queue_lists_priority_first_then_oldest(uow_factory):
+    normal = tickets.create_ticket(uow_factory(), ticket_request(topic="ask_id_card"), actor="a")
+    urgent = tickets.create_ticket(uow_factory(), ticket_request(topic="ask_id_card", reason="distress"), actor="a")
+    later = tickets.create_ticket(uow_factory(), ticket_request(topic="ask_id_card"), actor="a")
+    order = [t["reference"] for t in tickets.list_queue(uow_factory(), "police_registry")]
+    assert order.index(urgent["reference"]) < order.index(normal["reference"]) < order.index(later["reference"])
+
+
+def test_ticket_transitions_are_checked_and_audited(uow_factory):
+    view = tickets.create_ticket(uow_factory(), ticket_request(), actor="assistant")
+    with pytest.raises(Conflict):
+        tickets.change_ticket(uow_factory(), view["id"], "release", actor="staff")
+    tickets.change_ticket(uow_factory(), view["id"], "claim", actor="staff-a")
+    callback = datetime.combine(date.today() + timedelta(days=1), datetime.min.time()).replace(hour=10)
+    scheduled = tickets.change_ticket(uow_factory(), view["id"], "schedule_callback", actor="staff-a",
+                                      callback_from=callback)
+    assert scheduled["status"] == "callback_scheduled" and scheduled["callback_until"]
+    tickets.change_ticket(uow_factory(), view["id"], "resolve", actor="staff-a")
+    with uow_factory() as uow:
+        trail = [(e.action, e.from_state, e.to_state, e.actor) for e in uow.audit.for_entity("handoff_tickets", view["id"])]
+    assert trail == [("create", None, "open", "assistant"), ("claim", "open", "claimed", "staff-a"),
+                     ("schedule_callback", "claimed", "callback_scheduled", "staff-a"),
+                     ("resolve", "callback_scheduled", "resolved", "staff-a")]
+
+
+def application_request(**changes) -> ApplicationRequest:
+    request = ApplicationRequest(
+        service_code="elderly_allowance", community="幸福里社区",
+        resident=ResidentInput(name="孙奶奶", phone=random_phone(), birth_year=1938),
+        agent_name="孙小红", relationship="女儿", authorisation_scope="代为申请高龄津贴并领取结果",
+        valid_from=date.today(), valid_until=date.today() + timedelta(days=90), consent_given=True,
+        consent_wording_version="2026-11", provided_materials=("老人身份证", "户口本"),
+    )
+    return dataclasses.replace(request, **changes)
+
+
+def test_application_lifecycle_notifies_the_resident(uow_factory):
+    view = applications.file_application(uow_factory(), application_request(), actor="worker-1")
+    assert view["status"] == "submitted"
+    assert view["missing_materials"] == ["老人社保卡", "代办的带代办人身份证"]
+    asked = applications.change_application(uow_factory(), view["id"], "request_materials", actor="staff",
+                                            note="请补老人社保卡")
+    assert asked["status"] == "missing_materials" and asked["status_note"] == "请补老人社保卡"
+    applications.change_application(uow_factory(), view["id"], "accept", actor="staff")
+    done = applications.change_application(uow_factory(), view["id"], "complete", actor="staff")
+    assert done["status"] == "completed"
+    with uow_factory() as uow:
+        bodies = [note.body for note in uow.outbox.for_entity("proxy_applications", view["id"])]
+    assert len(bodies) == 3 and "还缺材料" in bodies[0] and "请补老人社保卡" in bodies[0]
+
+
+@pytest.mark.parametrize("changes", [
+    {"service_code": "hukou_transfer"},                                    # no proxy for this errand
+    {"valid_until": date.today() - timedelta(days=1), "valid_from": date.today() - timedelta(days=5)},
+    {"valid_until": date.today() + timedelta(days=400)},
+    {"consent_given": False},
+    {"provided_materials": ("不存在的材料",)},
+    {"agent_name": "  "},
+])
+def test_invalid_application_is_refused(uow_factory, changes):
+    with pytest.raises(InvalidRequest):
+        applications.file_application(uow_factory(), application_request(**changes), actor="worker-1")
+
+
+def test_reject_needs_a_reason(uow_factory):
+    view = applications.file_application(uow_factory(), application_request(), actor="worker-1")
+    with pytest.raises(InvalidRequest):
+        applications.change_application(uow_factory(), view["id"], "reject", actor="staff")
+    rejected = applications.change_application(uow_factory(), view["id"], "reject", actor="staff", note="委托书没有签字")
+    assert rejected["status"] == "rejected"
+
+
+class RecordingTwilioHttp(HttpClient):
+    """Stands in for Twilio's cloud (unreachable here); the real client builds the request."""
+
+    def __init__(self, status: int = 201):
+        super().__init__(logging.getLogger("twilio.test"), is_async=False)
+        self.requests, self.status = [], status
+
+    def request(self, method, uri, params=None, data=None, headers=None, auth=None, timeout=None,
+                allow_redirects=False):
+        self.requests.append({"method": method, "uri": uri, "data": data, "auth": auth})
+        body = {"sid": "SM" + "0" * 32, "status": "queued"} if self.status < 300 else {"message": "down", "code": 20500}
+        return Response(self.status, json.dumps(body))
+
+
+def _pending_ids(uow_factory):
+    with uow_factory() as uow:
+        return [n.id for n in uow.outbox.pending(1000)]
+
+
+def test_outbox_without_credentials_is_recorded_as_not_sent(uow_factory):
+    applications.file_application(uow_factory(), application_request(), actor="w")  # no SMS yet
+    view = tickets.create_ticket(uow_factory(), ticket_request(), actor="a")
+    assert view
+    pending = _pending_ids(uow_factory)
+    counts = notifications.deliver_pending(uow_factory(), client_factory=lambda: None, limit=1000)
+    assert counts["not_sent"] == len(pending)
+    with uow_factory() as uow:
+        assert uow.outbox.pending() == []
+        rows = uow.session.execute(text("SELECT status, last_error FROM notifications WHERE status = 'not_sent'")).all()
+        assert rows and all("not configured" in error for _, error in rows)
+
+
+def test_outbox_sends_through_the_twilio_client(uow_factory):
+    view = applications.file_application(uow_factory(), application_request(), actor="w")
+    applications.change_application(uow_factory(), view["id"], "accept", actor="staff")
+    http = RecordingTwilioHttp()
+    settings = Settings(twilio_account_sid="AC" + "1" * 32, twilio_auth_token="secret", sms_from="+15005550006")
+    counts = notifications.deliver_pending(uow_factory(), lambda: notifications.TwilioSms(settings, http), 1000)
+    assert counts["sent"] >= 1
+    request = http.requests[-1]
+    assert request["method"] == "POST" and request["uri"].endswith(f"/Accounts/{settings.twilio_account_sid}/Messages.json")
+    assert request["data"]["From"] == "+15005550006" and request["data"]["To"].startswith("+861")
+
+
+def test_failed_sends_are_retried_then_marked_failed(uow_factory):
+    view = applications.file_application(uow_factory(), application_request(), actor="w")
+    applications.change_application(uow_factory(), view["id"], "accept", actor="staff")
+    settings = Settings(twilio_account_sid="AC" + "2" * 32, twilio_auth_token="secret", sms_from="+15005550006")
+    failing = lambda: notifications.TwilioSms(settings, RecordingTwilioHttp(status=500))  # noqa: E731
+    for _ in range(notifications.MAX_ATTEMPTS):
+        notifications.deliver_pending(uow_factory(), failing, 1000)
+    with uow_factory() as uow:
+        [note] = uow.outbox.for_entity("proxy_applications", view["id"])
+        assert note.status == "failed" and note.attempts == notifications.MAX_ATTEMPTS and note.last_error
+
+
+def test_retention_removes_transcripts_and_numbers_of_old_closed_cases(uow_factory):
+    view = tickets.create_ticket(uow_factory(), ticket_request(), actor="a")
+    tickets.change_ticket(uow_factory(), view["id"], "resolve", actor="staff")
+    fresh = tickets.create_ticket(uow_factory(), ticket_request(), actor="a")
+    tickets.change_ticket(uow_factory(), fresh["id"], "resolve", actor="staff")
+    with uow_factory() as uow:
+        uow.session.execute(text("UPDATE handoff_tickets SET closed_at = :old WHERE id = :id"),
+                            {"old": now() - timedelta(days=400), "id": view["id"]})
+        uow.commit()
+    counts = retention.purge_expired(uow_factory())
+    assert counts["tickets"] >= 1
+    purged, kept = tickets.get_ticket(uow_factory(), view["id"]), tickets.get_ticket(uow_factory(), fresh["id"])
+    assert purged["transcript"] == [] and purged["caller_phone"] is None and purged["filled_slots"] == {}
+    assert kept["transcript"] and kept["caller_phone"]
+    with uow_factory() as uow:
+        assert [e.action for e in uow.audit.for_entity("handoff_tickets", view["id"])][-1] == "purge_personal_data"
