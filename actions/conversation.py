@@ -4,10 +4,11 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.bookings import offer_booking
+from actions.handoff import hand_off
+from actions.lookup_form import cancel_confirmed
 from actions.service_answers import answer_service, names_one_service
 from actions.turns import (
     bot_messages,
@@ -67,14 +68,8 @@ class ActionFallback(Action):
         return []
 
 
-def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
-    complaint = latest_intent(tracker) == "complaint"
-    dispatcher.utter_message(response="utter_complaint_handoff" if complaint else "utter_handoff")
-    return [SlotSet("pending_offer", None)]
-
-
 class ActionHandOff(Action):
-    """The caller asked for a person (or complained): acknowledge, and say it is happening."""
+    """转人工, a complaint, distress, or yes to the offer of a human: a ticket, then the words."""
 
     def name(self) -> str:
         return "action_hand_off"
@@ -95,8 +90,10 @@ class ActionReplyYesNo(Action):
         if offer == "human" and yes:
             return hand_off(dispatcher, tracker)
         if offer == "booking" and yes:
-            return offer_booking(dispatcher, tracker)
-        if offer in ("booking", "anything_else", "human") and not yes:
+            return [FollowupAction("booking_form")]
+        if offer == "cancel_booking" and yes:
+            return cancel_confirmed(dispatcher, tracker)
+        if offer in ("booking", "anything_else", "human", "cancel_booking") and not yes:
             if offer == "anything_else":
                 dispatcher.utter_message(response="utter_goodbye")
                 return [SlotSet("pending_offer", None)]
@@ -115,3 +112,20 @@ class ActionWelcome(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
         dispatcher.utter_message(response="utter_you_are_welcome")
         return [SlotSet("pending_offer", "anything_else")]
+
+
+class ActionStopForm(Action):
+    """"算了，不约了" during a form: end it, forget its answers, keep the line open."""
+
+    def name(self) -> str:
+        return "action_stop_form"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        from rasa_sdk.events import ActiveLoop
+
+        from actions.booking_form import FORM_SLOTS
+        from actions.lookup_form import LOOKUP_SLOTS
+
+        dispatcher.utter_message(text="好的，先不办了。还有别的事吗？")
+        cleared = [SlotSet(slot, None) for slot in FORM_SLOTS + LOOKUP_SLOTS if slot != "service"]
+        return [ActiveLoop(None), SlotSet("requested_slot", None), *cleared, SlotSet("pending_offer", "anything_else")]

@@ -70,3 +70,17 @@ def entity_values(tracker: Tracker, entity: str) -> list[str]:
         if item.get("entity") == entity and item.get("value") not in (None, "")
     ]
     return list(dict.fromkeys(values))
+
+
+def caller_number(tracker: Tracker) -> str | None:
+    """The calling number the channel reported (metadata `caller`), as 11 digits."""
+    from proxy_service.crypto import normalize_digits
+
+    for event in reversed(list(tracker.events)):
+        caller = (event.get("metadata") or {}).get("caller") if event.get("event") == "user" else None
+        if caller:
+            digits = normalize_digits(caller)
+            digits = digits[2:] if digits.startswith("86") and len(digits) == 13 else digits
+            if len(digits) == 11:
+                return digits
+    return None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tests.nlu_examples import intent_examples, parse_example
 from tools.model import ROOT, ensure_model
-from tools.services import running_assistant
+from tools.services import running_api, running_assistant
 
 RESULTS = ROOT / "bench" / "results" / "assistant.json"
 HELDOUT = ROOT / "tests" / "nlu_eval" / "heldout.yml"
@@ -47,7 +47,11 @@ def timed(call) -> float:
 def main() -> int:
     model = ensure_model()
     sentences = [parse_example(line)[0] for lines in intent_examples([HELDOUT]).values() for line in lines]
-    with running_assistant(model, ROOT / "var" / "bench") as assistant:
+    workdir = ROOT / "var" / "bench"
+    for leftover in workdir.glob("bench.db*"):
+        leftover.unlink()
+    with running_api(workdir / "api", f"sqlite:///{workdir / 'bench.db'}") as api_url, \
+            running_assistant(model, workdir, api_url) as assistant:
         assistant.texts("warm-up", "你好")
         parse_ms = [timed(lambda s=s: assistant.parse(s)) for s in sentences]
         turn_ms = []

@@ -8,6 +8,7 @@ writer holds it).
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -17,13 +18,18 @@ from sqlalchemy.orm import sessionmaker
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
+def _json(value) -> str:
+    """JSON columns keep Chinese readable for whoever inspects the database."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, future=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
-                                                              "check_same_thread": False})
+        engine = create_engine(url, future=True, json_serializer=_json,
+                               connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
@@ -40,7 +46,7 @@ def make_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, future=True, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, future=True, json_serializer=_json, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
 @functools.lru_cache(maxsize=8)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.bookings import ActionCheckStatus, ActionOfferBooking
 from actions.conversation import ActionFallback, ActionRepeatLast, ActionReplyYesNo, ActionWelcome
 from actions.service_answers import ANYTHING_ELSE, BOOKING_OFFER, ActionAnswerMaterials, ActionAnswerService
 from catalogue import load_catalogue
@@ -135,7 +134,6 @@ def test_fallbacks_separated_by_an_understood_turn_do_not_add_up():
 
 
 @pytest.mark.parametrize("offer,intent,expected", [
-    ("human", "affirm", "utter_handoff"),
     ("human", "deny", "utter_anything_else"),
     ("anything_else", "deny", "utter_goodbye"),
     ("anything_else", "affirm", "utter_what_else"),
@@ -155,29 +153,6 @@ def test_yes_to_an_offer_made_two_turns_ago_is_not_taken_as_accepting_it():
               user("社保卡", "ask_social_security"), bot("答案"), user("好的", "affirm")]
     messages, _ = run(ActionReplyYesNo(), *events)
     assert messages[0]["response"] == "utter_what_else"
-
-
-def test_yes_to_booking_offer_names_the_modes_and_passes_to_staff():
-    item = CATALOGUE.get("elderly_allowance")
-    messages, _ = run(ActionReplyYesNo(), user("高龄津贴", "ask_elderly_benefits"), bot("…需要我帮您预约帮办或代办吗？"),
-                      slot("pending_offer", "booking"), user("要的", "affirm"), slots={"service": item.code})
-    assert texts(messages)[0].startswith(f"{item.name}可以帮办、代办或上门。")
-    assert "转人工" in texts(messages)[0]
-
-
-def test_booking_refused_politely_for_an_item_without_proxy():
-    items = [i for i in CATALOGUE.items if not i.bookable]
-    if not items:
-        pytest.skip("every catalogue item is bookable")
-    messages, slots = run(ActionOfferBooking(), user(f"{items[0].name}能代办吗", "book_proxy_service"))
-    assert "暂时不能预约" in texts(messages)[0]
-    assert slots["pending_offer"] == "anything_else"
-
-
-def test_status_question_offers_staff():
-    messages, slots = run(ActionCheckStatus(), user("我的申请办好了没", "check_application_status"))
-    assert messages[0]["response"] == "utter_status_by_staff"
-    assert slots == {"pending_offer": "human"}
 
 
 def test_thanks_then_asks_anything_else():

@@ -6,10 +6,16 @@ from typing import Any
 from rasa_sdk import Tracker
 
 
-def user(text: str, intent: str, entities: list[dict[str, Any]] | None = None, confidence: float = 0.9) -> dict:
+_clock = iter(range(1_700_000_000, 1_800_000_000))
+
+
+def user(text: str, intent: str, entities: list[dict[str, Any]] | None = None, confidence: float = 0.9,
+         metadata: dict[str, Any] | None = None) -> dict:
     return {
         "event": "user",
         "text": text,
+        "timestamp": float(next(_clock)),
+        "metadata": metadata or {},
         "parse_data": {"text": text, "intent": {"name": intent, "confidence": confidence},
                        "entities": entities or []},
     }
@@ -31,7 +37,8 @@ def action(name: str) -> dict:
     return {"event": "action", "name": name}
 
 
-def tracker(*events: dict, slots: dict[str, Any] | None = None) -> Tracker:
+def tracker(*events: dict, slots: dict[str, Any] | None = None, active_loop: str | None = None,
+            sender: str = "test-sender") -> Tracker:
     """A tracker whose latest message is the last user event of the script."""
     event_list = []
     for event in events:
@@ -44,4 +51,5 @@ def tracker(*events: dict, slots: dict[str, Any] | None = None) -> Tracker:
     for event in event_list:
         if event["event"] == "slot":
             values[event["name"]] = event["value"]
-    return Tracker("test-sender", values, latest, event_list, False, None, {}, "action_listen")
+    loop = {"name": active_loop} if active_loop else {}
+    return Tracker(sender, values, latest, event_list, False, None, loop, "action_listen")

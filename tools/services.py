@@ -75,28 +75,17 @@ def _tree_rss_kib(pid: int) -> int:
 
 
 @contextlib.contextmanager
-def running_assistant(model: Path, workdir: Path) -> Iterator[Assistant]:
-    """Run the action server and Rasa on free local ports until the block ends."""
+def running_processes(specs: dict[str, tuple[list[str], str]], workdir: Path, env: dict[str, str]) -> Iterator[dict[str, int]]:
+    """Start each named command, wait for its health URL, stop them all at the end."""
     workdir.mkdir(parents=True, exist_ok=True)
-    action_port, rasa_port = free_port(), free_port()
-    endpoints = workdir / "endpoints.yml"
-    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n')
-    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    commands = {
-        "actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
-        "rasa": [sys.executable, "-m", "rasa", "run", "--enable-api", "-m", str(model),
-                 "--endpoints", str(endpoints), "--port", str(rasa_port), "-i", "127.0.0.1"],
-    }
-    health = {"actions": f"http://127.0.0.1:{action_port}/health", "rasa": f"http://127.0.0.1:{rasa_port}/status"}
     processes: dict[str, subprocess.Popen] = {}
     try:
-        for name, command in commands.items():
+        for name, (command, health) in specs.items():
             log = workdir / f"{name}.log"
-            processes[name] = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"),
+            processes[name] = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=log.open("w"),
                                                stderr=subprocess.STDOUT)
-        for name, process in processes.items():
-            wait_until_ready(health[name], process, workdir / f"{name}.log")
-        yield Assistant(f"http://127.0.0.1:{rasa_port}", {n: p.pid for n, p in processes.items()})
+            wait_until_ready(health, processes[name], log)
+        yield {name: process.pid for name, process in processes.items()}
     finally:
         for process in processes.values():
             process.terminate()
@@ -105,3 +94,38 @@ def running_assistant(model: Path, workdir: Path) -> Iterator[Assistant]:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@contextlib.contextmanager
+def running_api(workdir: Path, database_url: str, token: str = "test-service-token") -> Iterator[str]:
+    """proxy_service's API (uvicorn) on a migrated database; yields its URL."""
+    from proxy_service.migrate import upgrade
+
+    upgrade(database_url)
+    port = free_port()
+    # --ws none: uvicorn's websocket layer needs a newer `websockets` than Rasa pins.
+    command = [sys.executable, "-m", "uvicorn", "proxy_service.api.main:app", "--ws", "none", "--host", "127.0.0.1",
+               "--port", str(port)]
+    env = {"DATABASE_URL": database_url, "SERVICE_TOKEN": token}
+    with running_processes({"api": (command, f"http://127.0.0.1:{port}/health")}, workdir, env):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def running_assistant(model: Path, workdir: Path, api_url: str, token: str = "test-service-token") -> Iterator[Assistant]:
+    """The action server and Rasa on free local ports, the actions talking to `api_url`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    action_port, rasa_port = free_port(), free_port()
+    endpoints = workdir / "endpoints.yml"
+    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n')
+    env = {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2", "PROXY_SERVICE_URL": api_url,
+           "SERVICE_TOKEN": token}
+    specs = {
+        "actions": ([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
+                    f"http://127.0.0.1:{action_port}/health"),
+        "rasa": ([sys.executable, "-m", "rasa", "run", "--enable-api", "-m", str(model), "--endpoints",
+                  str(endpoints), "--port", str(rasa_port), "-i", "127.0.0.1"],
+                 f"http://127.0.0.1:{rasa_port}/status"),
+    }
+    with running_processes(specs, workdir, env) as pids:
+        yield Assistant(f"http://127.0.0.1:{rasa_port}", pids)

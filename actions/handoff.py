@@ -1,0 +1,80 @@
+"""Handing a caller to staff: the ticket (with everything said) is stored first, then the
+caller hears that it exists — a person now in business hours, a callback window outside."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import ActiveLoop, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import proxy_api
+from actions.booking_form import channel_of
+from actions.dates import spoken_day
+from actions.settings import today
+from actions.turns import caller_number, latest_intent
+
+MAX_TURNS, MAX_TEXT = 500, 2000
+HANDOFF_SLOTS = ("service", "booking_mode", "booking_slot", "person_name", "lookup_reference")
+REASON_BY_INTENT = {"complaint": "complaint", "distress": "distress"}
+
+
+def transcript(tracker: Tracker) -> list[dict[str, Any]]:
+    turns = []
+    for event in tracker.events:
+        if event.get("event") in ("user", "bot") and event.get("text"):
+            at = event.get("timestamp")
+            turns.append({"speaker": "caller" if event["event"] == "user" else "bot",
+                          "text": event["text"][:MAX_TEXT],
+                          "at": datetime.fromtimestamp(at).isoformat(timespec="seconds") if at else None})
+    return turns[-MAX_TURNS:]
+
+
+def total_fallbacks(tracker: Tracker) -> int:
+    return sum(1 for e in tracker.events if e.get("event") == "user"
+               and ((e.get("parse_data") or {}).get("intent") or {}).get("name") == "nlu_fallback")
+
+
+def last_topic(tracker: Tracker) -> str | None:
+    if tracker.get_slot("service"):
+        return tracker.get_slot("service")
+    for event in reversed(list(tracker.events)):
+        name = ((event.get("parse_data") or {}).get("intent") or {}).get("name") if event.get("event") == "user" else None
+        if name and name.startswith("ask_"):
+            return name
+    return None
+
+
+def callback_phrase(start: str, end: str) -> str:
+    begin, until = datetime.fromisoformat(start), datetime.fromisoformat(end)
+    return f"{spoken_day(begin.date(), today())}{begin.hour}点到{until.hour}点"
+
+
+def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str | None = None) -> list[dict[str, Any]]:
+    failures = total_fallbacks(tracker)
+    reason = reason or REASON_BY_INTENT.get(latest_intent(tracker)) or ("fallback" if failures >= 2 else "request_human")
+    slots = {name: tracker.get_slot(name) for name in HANDOFF_SLOTS if tracker.get_slot(name)}
+    body = {
+        "conversation_id": tracker.sender_id[:128], "reason": reason, "channel": channel_of(tracker),
+        "topic": last_topic(tracker), "caller_phone": caller_number(tracker), "failed_turns": failures,
+        "transcript": transcript(tracker), "filled_slots": slots,
+    }
+    ends_form = [ActiveLoop(None), SlotSet("requested_slot", None)] if tracker.active_loop_name else []
+    urgent = "如果有危险，请马上拨打120或者110。" if reason == "distress" else ""
+    try:
+        ticket = proxy_api.call("POST", "/api/tickets", json=body, idempotency_key=proxy_api.turn_key(tracker, "ticket"))
+    except (proxy_api.ServiceUnavailable, proxy_api.Rejected):
+        dispatcher.utter_message(text=urgent + "抱歉，系统出了点问题，暂时没能转接。请您稍后再打，或者拨打12345热线。")
+        return [*ends_form, SlotSet("pending_offer", None)]
+    sorry = "给您添麻烦了，真是抱歉。" if reason == "complaint" else ""
+    if ticket["in_business_hours"]:
+        who = "投诉专员" if reason == "complaint" else "人工"
+        text = f"{urgent}{sorry}已经为您转接{who}，工作人员马上接听，请不要挂机。"
+    else:
+        window = callback_phrase(ticket["callback_from"], ticket["callback_until"])
+        text = f"{urgent}{sorry}现在是下班时间。已经给您登记好了，工作人员会在{window}给您回电话。"
+    dispatcher.utter_message(text=text, json_message={"handoff": {
+        "ticket": ticket["reference"], "queue": ticket["queue"], "transfer": ticket["in_business_hours"],
+        "callback_from": ticket["callback_from"], "callback_until": ticket["callback_until"]}})
+    return [*ends_form, SlotSet("pending_offer", None), SlotSet("handoff_ticket", ticket["reference"])]

@@ -1,0 +1,174 @@
+"""The booking, lookup and handoff actions against the real proxy_service API and database."""
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import text
+
+from actions import settings
+from actions.booking_form import SubmitBooking, ValidateBookingForm
+from actions.conversation import ActionHandOff
+from actions.lookup_form import SubmitLookup
+from actions.speech import spoken_digits
+from proxy_service.db import session_factory
+from proxy_service.services import calendar
+from proxy_service.services.common import now
+from tests.trackers import bot, slot, tracker, user
+
+CALLER = {"caller": "+8613812345678", "channel": "phone"}
+DOMAIN = {"forms": {"booking_form": {"required_slots": []}}, "slots": {}}
+
+
+def run(action, trk):
+    dispatcher = CollectingDispatcher()
+    result = action.run(dispatcher, trk, DOMAIN)
+    if asyncio.iscoroutine(result):
+        result = asyncio.run(result)
+    slots = {e["name"]: e["value"] for e in result if e.get("event") == "slot"}
+    return [m.get("text") for m in dispatcher.messages], slots, dispatcher.messages
+
+
+def query(api_database_url, sql, **params):
+    with session_factory(api_database_url)() as session:
+        return session.execute(text(sql), params).all()
+
+
+def filled_booking(**overrides):
+    day = calendar.bookable_days(now().date())[0]
+    values = {"service": "elderly_allowance", "booking_mode": "proxy", "booking_slot": f"{day.isoformat()}|pm",
+              "person_name": "王秀英", "phone_number": "13812345678", "booking_consent": True,
+              "booking_confirmed": True}
+    values.update(overrides)
+    return values
+
+
+def test_submitted_booking_is_stored_before_its_reference_is_spoken(actions_use_api, api_database_url):
+    sender = f"call-{uuid.uuid4().hex[:8]}"
+    trk = tracker(user("对", "affirm", metadata=CALLER), slots=filled_booking(), sender=sender)
+    texts, slots, _ = run(SubmitBooking(), trk)
+    reference = slots["booking_reference"]
+    assert spoken_digits(reference) in texts[0] and texts[0].startswith("预约好了")
+    [(status, service)] = query(api_database_url, "SELECT status, service_code FROM bookings WHERE reference = :r",
+                                r=reference)
+    assert (status, service) == ("confirmed", "elderly_allowance")
+    # Rasa retries the action for the same turn: same key, same booking, nothing new.
+    texts_again, slots_again, _ = run(SubmitBooking(), trk)
+    assert slots_again["booking_reference"] == reference
+    assert query(api_database_url, "SELECT count(*) FROM bookings WHERE reference = :r", r=reference)[0][0] == 1
+
+
+def test_booking_refused_without_consent_stores_nothing(actions_use_api, api_database_url):
+    before = query(api_database_url, "SELECT count(*) FROM bookings")[0][0]
+    texts, slots, _ = run(SubmitBooking(), tracker(user("不同意", "deny"), slots=filled_booking(booking_consent=False)))
+    assert "没法预约" in texts[0] and slots["booking_mode"] is None
+    assert query(api_database_url, "SELECT count(*) FROM bookings")[0][0] == before
+
+
+def test_api_down_means_no_false_confirmation(monkeypatch):
+    monkeypatch.setattr(settings, "PROXY_SERVICE_URL", "http://127.0.0.1:9")
+    texts, slots, _ = run(SubmitBooking(), tracker(user("对", "affirm"), slots=filled_booking()))
+    assert "没有成功" in texts[0] and "预约号" not in texts[0]
+    assert slots.get("pending_offer") == "human"
+
+
+def form_turn(requested, said, intent, slots=None, entities=None):
+    values = {**filled_booking(booking_confirmed=None), "requested_slot": requested, **(slots or {})}
+    return tracker(bot("问题？"), user(said, intent, entities, metadata=CALLER), slots=values, active_loop="booking_form")
+
+
+def test_phone_offer_uses_the_calling_number_on_yes():
+    _, slots, _ = run(ValidateBookingForm(), form_turn("phone_number", "好的", "affirm", {"phone_number": None}))
+    assert slots["phone_number"] == "13812345678"
+
+
+def test_phone_spoken_in_chinese_numerals():
+    _, slots, _ = run(ValidateBookingForm(), form_turn("phone_number", "幺三九 幺二三四 五六七八", "inform",
+                                                       {"phone_number": None, "phone_declined": True}))
+    assert slots["phone_number"] == "13912345678"
+
+
+def test_name_from_plain_words():
+    _, slots, _ = run(ValidateBookingForm(), form_turn("person_name", "我叫李桂兰", "inform", {"person_name": None}))
+    assert slots["person_name"] == "李桂兰"
+
+
+def test_correction_at_read_back_clears_only_what_it_names(actions_use_api):
+    _, slots, _ = run(ValidateBookingForm(), form_turn("booking_confirmed", "电话不对", "deny"))
+    assert slots["phone_number"] is None and slots["booking_confirmed"] is None
+    assert "person_name" not in slots and "booking_slot" not in slots and "service" not in slots
+
+
+def test_correction_with_the_new_time_takes_it(actions_use_api):
+    day = calendar.bookable_days(now().date())[1]
+    said = f"时间改成{day.month}月{day.day}号上午"
+    _, slots, _ = run(ValidateBookingForm(), form_turn("booking_confirmed", said, "inform"))
+    assert slots["booking_slot"] == f"{day.isoformat()}|am" and slots["booking_confirmed"] is None
+
+
+def test_bare_no_at_read_back_asks_which_field():
+    texts, slots, _ = run(ValidateBookingForm(), form_turn("booking_confirmed", "不对", "deny"))
+    assert "哪一项要改" in texts[0] and slots["booking_confirmed"] is None
+
+
+def test_repeat_inside_the_form_re_asks_the_question():
+    _, slots, _ = run(ValidateBookingForm(), form_turn("person_name", "再说一遍", "repeat", {"person_name": None}))
+    assert "person_name" in slots and slots["person_name"] is None
+
+
+def test_mode_not_offered_is_refused(actions_use_api):
+    texts, slots, _ = run(ValidateBookingForm(), form_turn("booking_mode", "上门", "inform",
+                                                           {"service": "social_security_enrolment",
+                                                            "booking_mode": None}))
+    assert slots["booking_mode"] is None and "不能上门" in texts[0]
+
+
+def test_handoff_writes_the_ticket_with_the_conversation(actions_use_api, api_database_url):
+    sender = f"CA{uuid.uuid4().hex}"
+    trk = tracker(user("我社保卡丢了", "ask_social_security", metadata=CALLER), bot("社保卡丢了，先打12333挂失。"),
+                  slot("service", "social_security_card"), user("转人工", "request_human", metadata=CALLER),
+                  sender=sender, slots={"service": "social_security_card"})
+    texts, slots, messages = run(ActionHandOff(), trk)
+    [(reference, queue_id, transcript)] = query(
+        api_database_url, "SELECT reference, queue_id, transcript FROM handoff_tickets WHERE conversation_id = :c",
+        c=sender)
+    assert slots["handoff_ticket"] == reference
+    turns = transcript if isinstance(transcript, list) else json.loads(transcript)
+    assert [t["speaker"] for t in turns] == ["caller", "bot", "caller"]
+    assert turns[0]["text"] == "我社保卡丢了" and "12333" in turns[1]["text"]
+    handoff = messages[0]["custom"]["handoff"]
+    assert handoff["ticket"] == reference
+    if handoff["transfer"]:
+        assert "工作人员马上接听" in texts[0]
+    else:
+        assert "回电话" in texts[0] and handoff["callback_from"]
+
+
+def test_handoff_when_the_api_is_down_does_not_pretend(monkeypatch):
+    monkeypatch.setattr(settings, "PROXY_SERVICE_URL", "http://127.0.0.1:9")
+    texts, _, _ = run(ActionHandOff(), tracker(user("转人工", "request_human")))
+    assert "没能转接" in texts[0] and "12345" in texts[0]
+
+
+def test_distress_tells_to_call_emergency_numbers(actions_use_api):
+    texts, _, _ = run(ActionHandOff(), tracker(user("我摔倒了起不来", "distress"), sender=f"CA{uuid.uuid4().hex}"))
+    assert texts[0].startswith("如果有危险，请马上拨打120或者110。")
+
+
+def test_status_lookup_reads_the_booking_back(actions_use_api):
+    trk = tracker(user("对", "affirm", metadata=CALLER), slots=filled_booking(), sender=f"c-{uuid.uuid4().hex[:6]}")
+    _, slots, _ = run(SubmitBooking(), trk)
+    lookup = tracker(user("5678", "inform"), slots={"lookup_reference": slots["booking_reference"],
+                                                     "lookup_phone_tail": "5678", "lookup_purpose": "status"})
+    texts, _, _ = run(SubmitLookup(), lookup)
+    assert texts[0].startswith("您预约了高龄津贴代办") and "请带上" in texts[0]
+
+
+def test_status_lookup_with_wrong_tail_reveals_nothing(actions_use_api):
+    lookup = tracker(user("0000", "inform"), slots={"lookup_reference": "12345678", "lookup_phone_tail": "0000",
+                                                     "lookup_purpose": "status"})
+    texts, _, _ = run(SubmitLookup(), lookup)
+    assert "没有查到" in texts[0]
