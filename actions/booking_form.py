@@ -22,10 +22,10 @@ from actions.dates import parse_day, parse_half_day, spoken_day
 from actions.service_answers import resolve_service
 from actions.speech import spoken_digits, spoken_list, spoken_phone
 from actions.turns import caller_number, entity_values, latest_intent, latest_text
-from catalogue import load_catalogue
+from catalogue import OFFER_LABELS, load_catalogue
 
 FORM = "booking_form"
-MODE_LABELS = {"assisted": "帮办", "proxy": "代办", "home_visit": "上门"}
+MODE_LABELS = OFFER_LABELS
 MODE_WORDS = [("home_visit", re.compile(r"上门|到家|来家|家里来")), ("proxy", re.compile(r"代办|替我|帮我办了|代我")),
               ("assisted", re.compile(r"帮办|陪|一起办|带着"))]
 FORM_SLOTS = ["service", "booking_mode", "needs_home_visit", "booking_slot", "offered_times", "person_name",
@@ -289,13 +289,33 @@ def free_times(tracker: Tracker, limit: int = 20) -> list[str]:
     return [f"{s['day']}|{s['half_day']}" for s in slots]
 
 
-class AskService(Action):
-    def name(self) -> str:
-        return "action_ask_service"
+class FixedQuestion(Action, ABC):
+    """An ask action whose words never change; one subclass per entry of a table."""
+
+    question = ""
+
+    @abstractmethod
+    def name(self) -> str: ...
 
     def run(self, dispatcher, tracker, domain):
-        dispatcher.utter_message(text="您想预约办哪件事？比如高龄津贴、社保卡补办。")
+        dispatcher.utter_message(text=self.question)
         return []
+
+
+def fixed_questions(table: dict[str, str]) -> list[type]:
+    """Subclasses of FixedQuestion (rasa-sdk registers each) from {action name: words}."""
+    return [type(f"Ask_{action}", (FixedQuestion,), {"name": lambda self, a=action: a, "question": words})
+            for action, words in table.items()]
+
+
+FIXED_QUESTIONS = {
+    "action_ask_service": "您想预约办哪件事？比如高龄津贴、社保卡补办。",
+    "action_ask_needs_home_visit": "上门服务是给出门不方便的人的。办事的人行动不方便，是吗？",
+    "action_ask_person_name": "请问办事的人叫什么名字？",
+    "action_ask_home_address": "请说一下上门的地址，哪个小区，几号楼几单元。",
+    "action_ask_booking_consent": "我们会保存姓名和电话，只用来办这件事，办完按规定删除。您同意吗？",
+}
+FIXED_QUESTION_ACTIONS = fixed_questions(FIXED_QUESTIONS)
 
 
 class AskBookingMode(Action):
@@ -312,30 +332,12 @@ class AskBookingMode(Action):
         return []
 
 
-class AskNeedsHomeVisit(Action):
-    def name(self) -> str:
-        return "action_ask_needs_home_visit"
-
-    def run(self, dispatcher, tracker, domain):
-        dispatcher.utter_message(text="上门服务是给出门不方便的人的。办事的人行动不方便，是吗？")
-        return []
-
-
 class AskBookingSlot(Action):
     def name(self) -> str:
         return "action_ask_booking_slot"
 
     def run(self, dispatcher, tracker, domain):
         return offer_times(dispatcher, tracker, "")
-
-
-class AskPersonName(Action):
-    def name(self) -> str:
-        return "action_ask_person_name"
-
-    def run(self, dispatcher, tracker, domain):
-        dispatcher.utter_message(text="请问办事的人叫什么名字？")
-        return []
 
 
 class AskPhoneNumber(Action):
@@ -348,24 +350,6 @@ class AskPhoneNumber(Action):
             dispatcher.utter_message(text=f"联系电话就用您现在这个尾号{spoken_digits(number[-4:])}的号码吗？")
         else:
             dispatcher.utter_message(text="请说一下联系的手机号码，一位一位地说就行。")
-        return []
-
-
-class AskHomeAddress(Action):
-    def name(self) -> str:
-        return "action_ask_home_address"
-
-    def run(self, dispatcher, tracker, domain):
-        dispatcher.utter_message(text="请说一下上门的地址，哪个小区，几号楼几单元。")
-        return []
-
-
-class AskBookingConsent(Action):
-    def name(self) -> str:
-        return "action_ask_booking_consent"
-
-    def run(self, dispatcher, tracker, domain):
-        dispatcher.utter_message(text="我们会保存姓名和电话，只用来办这件事，办完按规定删除。您同意吗？")
         return []
 
 

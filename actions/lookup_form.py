@@ -14,7 +14,8 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import proxy_api
-from actions.booking_form import QuestionFormValidation, bookable_time, chosen_time, offer_times, slot_label
+from actions.booking_form import (QuestionFormValidation, bookable_time, chosen_time, fixed_questions, offer_times,
+                                  slot_label)
 from actions.settings import today
 from actions.speech import spoken_digits, spoken_list
 from actions.turns import caller_number, entity_values, latest_intent, latest_text
@@ -83,22 +84,10 @@ class ValidateLookupForm(QuestionFormValidation):
         return {"new_booking_slot": value if bookable_time(dispatcher, tracker, value) else None}
 
 
-class AskLookupReference(Action):
-    def name(self) -> str:
-        return "action_ask_lookup_reference"
-
-    def run(self, dispatcher, tracker, domain):
-        dispatcher.utter_message(text="请说一下八位的预约号或申请编号，一位一位地说。")
-        return []
-
-
-class AskLookupPhoneTail(Action):
-    def name(self) -> str:
-        return "action_ask_lookup_phone_tail"
-
-    def run(self, dispatcher, tracker, domain):
-        dispatcher.utter_message(text="再说一下登记的手机号最后四位。")
-        return []
+LOOKUP_QUESTION_ACTIONS = fixed_questions({
+    "action_ask_lookup_reference": "请说一下八位的预约号或申请编号，一位一位地说。",
+    "action_ask_lookup_phone_tail": "再说一下登记的手机号最后四位。",
+})
 
 
 class AskNewBookingSlot(Action):
@@ -137,7 +126,7 @@ class SubmitLookup(Action):
         purpose = tracker.get_slot("lookup_purpose") or "status"
         done = [SlotSet(slot, None) for slot in LOOKUP_SLOTS]
         try:
-            record = proxy_api.call("GET", f"/api/status/{reference}", params={"phone_last4": tail})
+            record = proxy_api.call("POST", "/api/status", json={"reference": reference, "phone_last4": tail})
             if purpose == "status":
                 dispatcher.utter_message(text=status_sentence(record) + "还有别的事吗？")
                 return [*done, SlotSet("pending_offer", "anything_else")]

@@ -6,7 +6,7 @@ append-only: the migration adds triggers that refuse UPDATE and DELETE on them.
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON, Boolean, CheckConstraint, Column, Date, DateTime, ForeignKey, Integer, String, Text,
+    JSON, Boolean, CheckConstraint, Column, Date, DateTime, ForeignKey, Index, Integer, String, Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import declarative_base, relationship
@@ -141,7 +141,9 @@ class HandoffTicket(Base):
     """A caller handed to staff, with everything already said."""
 
     __tablename__ = "handoff_tickets"
-    __table_args__ = (_in("status", TICKET_STATUSES),)
+    __table_args__ = (_in("status", TICKET_STATUSES),
+                      # A queue page: open tickets of one queue, priority first, then oldest.
+                      Index("ix_tickets_queue_order", "queue_id", "status", "priority", "created_at"))
     id = Column(Integer, primary_key=True)
     reference = Column(String(8), nullable=False, unique=True)
     queue_id = Column(Integer, ForeignKey("staff_queues.id"), nullable=False, index=True)

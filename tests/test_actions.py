@@ -166,3 +166,15 @@ def test_fallback_that_names_one_errand_answers_it():
                                                  [entity("service", "disability_certificate")]))
     assert slots["service"] == "disability_certificate"
     assert texts(messages)[0].startswith(CATALOGUE.get("disability_certificate").answer)
+
+
+def test_every_domain_action_is_served_by_the_action_server_and_vice_versa():
+    import yaml
+    from rasa_sdk.executor import ActionExecutor
+
+    from tools.model import ROOT
+
+    executor = ActionExecutor()
+    executor.register_package("actions")
+    domain = yaml.safe_load((ROOT / "assistant" / "domain" / "actions.yml").read_text(encoding="utf-8"))
+    assert set(executor.actions) == set(domain["actions"])

@@ -43,14 +43,14 @@ class Assistant:
         self.url = url
         self.pids = pids
 
-    def send(self, sender: str, message: str) -> list[dict]:
-        response = requests.post(f"{self.url}/webhooks/rest/webhook",
-                                 json={"sender": sender, "message": message}, timeout=120)
+    def send(self, sender: str, message: str, metadata: dict | None = None) -> list[dict]:
+        body = {"sender": sender, "message": message, **({"metadata": metadata} if metadata else {})}
+        response = requests.post(f"{self.url}/webhooks/rest/webhook", json=body, timeout=120)
         response.raise_for_status()
         return response.json()
 
-    def texts(self, sender: str, message: str) -> list[str]:
-        return [reply["text"] for reply in self.send(sender, message) if reply.get("text")]
+    def texts(self, sender: str, message: str, metadata: dict | None = None) -> list[str]:
+        return [reply["text"] for reply in self.send(sender, message, metadata) if reply.get("text")]
 
     def parse(self, text: str) -> dict:
         response = requests.post(f"{self.url}/model/parse", json={"text": text}, timeout=120)
@@ -97,7 +97,8 @@ def running_processes(specs: dict[str, tuple[list[str], str]], workdir: Path, en
 
 
 @contextlib.contextmanager
-def running_api(workdir: Path, database_url: str, token: str = "test-service-token") -> Iterator[str]:
+def running_api(workdir: Path, database_url: str, token: str = "test-service-token",
+                extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """proxy_service's API (uvicorn) on a migrated database; yields its URL."""
     from proxy_service.migrate import upgrade
 
@@ -106,7 +107,7 @@ def running_api(workdir: Path, database_url: str, token: str = "test-service-tok
     # --ws none: uvicorn's websocket layer needs a newer `websockets` than Rasa pins.
     command = [sys.executable, "-m", "uvicorn", "proxy_service.api.main:app", "--ws", "none", "--host", "127.0.0.1",
                "--port", str(port)]
-    env = {"DATABASE_URL": database_url, "SERVICE_TOKEN": token}
+    env = {"DATABASE_URL": database_url, "SERVICE_TOKEN": token, **(extra_env or {})}
     with running_processes({"api": (command, f"http://127.0.0.1:{port}/health")}, workdir, env):
         yield f"http://127.0.0.1:{port}"
 

@@ -122,12 +122,13 @@ def create_app(settings: Settings | None = None, uow_factory: Callable[..., SqlU
         return idempotent("booking.create", request, body.dict(),
                           lambda uow: bookings.create_booking(uow, req, actor=f"api:{body.channel}"))
 
-    @app.get("/api/bookings/{reference}", dependencies=auth, tags=["bookings"])
-    def get_booking(reference: str, phone_last4: str):
-        return bookings.find_booking(make_uow(), reference, phone_last4)
+    # Look-ups by phone tail are POSTs: the digits stay out of URLs and access logs.
+    @app.post("/api/bookings/{reference}/lookup", dependencies=auth, tags=["bookings"])
+    def get_booking(reference: str, body: s.PhoneTailIn):
+        return bookings.find_booking(make_uow(), reference, body.phone_last4)
 
     @app.post("/api/bookings/{reference}/cancel", dependencies=auth, tags=["bookings"])
-    def cancel_booking(reference: str, body: s.CancelIn, request: Request):
+    def cancel_booking(reference: str, body: s.PhoneTailIn, request: Request):
         return idempotent("booking.cancel", request, {"ref": reference, **body.dict()},
                           lambda uow: bookings.cancel_booking(uow, reference, body.phone_last4, actor="api"))
 
@@ -193,13 +194,14 @@ def create_app(settings: Settings | None = None, uow_factory: Callable[..., SqlU
                           lambda uow: applications.change_application(uow, application_id, body.action,
                                                                       actor=body.actor, note=body.note))
 
-    @app.get("/api/status/{reference}", dependencies=auth, tags=["bookings", "applications"])
-    def status(reference: str, phone_last4: str):
+    @app.post("/api/status", dependencies=auth, tags=["bookings", "applications"])
+    def status(body: s.StatusIn):
         """Progress of a booking or an application, for the caller who knows its phone tail."""
         try:
-            return {"kind": "booking", **bookings.find_booking(make_uow(), reference, phone_last4)}
+            return {"kind": "booking", **bookings.find_booking(make_uow(), body.reference, body.phone_last4)}
         except ServiceError:
-            return {"kind": "application", **applications.find_application_status(make_uow(), reference, phone_last4)}
+            return {"kind": "application",
+                    **applications.find_application_status(make_uow(), body.reference, body.phone_last4)}
 
     @app.get("/health", tags=["ops"])
     def health():

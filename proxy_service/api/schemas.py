@@ -49,7 +49,12 @@ class RescheduleIn(Strict):
     half_day: constr(regex=r"^(am|pm)$")
 
 
-class CancelIn(Strict):
+class PhoneTailIn(Strict):
+    phone_last4: constr(regex=r"^\d{4}$")
+
+
+class StatusIn(Strict):
+    reference: constr(regex=r"^\d{8}$")
     phone_last4: constr(regex=r"^\d{4}$")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from catalogue import load_catalogue
+from catalogue import OFFER_LABELS, load_catalogue
 from proxy_service import models as m
 from proxy_service.crypto import decrypt, encrypt, mask_phone, normalize_digits
 from proxy_service.services import calendar
@@ -12,8 +12,7 @@ from proxy_service.services.common import audit, finish, new_reference, notify, 
 from proxy_service.services.errors import Conflict, InvalidRequest, NotFound, SlotFull
 from proxy_service.services.residents import ResidentInput, find_or_add_resident, record_consent
 
-MODE_OFFERS = {"assisted": "assisted", "proxy": "proxy", "home_visit": "home_visit"}
-MODE_LABELS = {"assisted": "帮办", "proxy": "代办", "home_visit": "上门"}
+MODE_LABELS = OFFER_LABELS  # booking modes are the catalogue's offers: 帮办 / 代办 / 上门
 
 
 @dataclass(frozen=True)
@@ -35,10 +34,10 @@ def _check(request: BookingRequest):
     item = load_catalogue().get(request.service_code)
     if item is None:
         raise InvalidRequest("没有这项业务。", f"unknown service {request.service_code!r}.", field="service_code")
-    if request.mode not in MODE_OFFERS:
+    if request.mode not in MODE_LABELS:
         raise InvalidRequest("办理方式只能是帮办、代办或上门。", "mode must be assisted, proxy or home_visit.",
                              field="mode")
-    if not item.offers.get(MODE_OFFERS[request.mode]):
+    if not item.offers.get(request.mode):
         raise InvalidRequest(f"{item.name}不能{MODE_LABELS[request.mode]}。",
                              f"{request.service_code} does not offer {request.mode}.", field="mode")
     if request.mode == "home_visit" and not (request.address or "").strip():

@@ -126,10 +126,16 @@ def test_malformed_json_and_huge_body_are_refused(client, uow_factory):
     assert count(uow_factory, "bookings") == before
 
 
-@pytest.mark.parametrize("path", ["/api/tickets/999999", "/api/applications/999999", "/api/queues/nope/tickets",
-                                  "/api/bookings/12345678?phone_last4=0000", "/api/status/00000000?phone_last4=1234"])
+@pytest.mark.parametrize("path", ["/api/tickets/999999", "/api/applications/999999", "/api/queues/nope/tickets"])
 def test_unknown_ids_are_404(client, path):
     response = client.get(path, headers=AUTH)
+    assert response.status_code == 404 and response.json()["message_zh"]
+
+
+@pytest.mark.parametrize("path,body", [("/api/bookings/12345678/lookup", {"phone_last4": "0000"}),
+                                       ("/api/status", {"reference": "00000000", "phone_last4": "1234"})])
+def test_unknown_references_are_404(client, path, body):
+    response = client.post(path, json=body, headers=AUTH)
     assert response.status_code == 404 and response.json()["message_zh"]
 
 
