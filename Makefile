@@ -13,14 +13,15 @@ export PYTHONWARNINGS ?= ignore::DeprecationWarning
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --locked
 
-.PHONY: help install catalogue train migrate run chat test eval-nlu validate clean
+.PHONY: help install catalogue train migrate run chat test bench eval-nlu validate clean
 
 help:
 	@echo "make run       install, train, migrate, start Rasa (5005), actions (5055), API (8000)"
 	@echo "make test      install, train if needed, run every test"
 	@echo "make chat      talk to the running assistant in this terminal"
 	@echo "make train     train the model if its inputs changed (models/)"
-	@echo "make eval-nlu  evaluate intents on the held-out set (reports/, README)"
+	@echo "make eval-nlu  evaluate intents on the held-out sets (reports/, README)"
+	@echo "make bench     latency, throughput and memory benchmarks (bench/results/)"
 	@echo "make catalogue regenerate NLU synonyms and Jieba terms from the catalogue"
 	@echo "make migrate   apply database migrations and load reference data"
 
@@ -57,6 +58,11 @@ test: train
 	@bash tools/ensure-postgres.sh || echo "warning: PostgreSQL tests will fail (see above)"
 	@$(RUN) pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+bench: train
+	@bash tools/ensure-postgres.sh
+	$(RUN) python -m bench.assistant_latency
+	$(RUN) python -m bench.api_throughput
 
 eval-nlu: train
 	$(RUN) python -m tools.eval_nlu --update-readme

@@ -20,7 +20,8 @@ from actions.turns import (
 
 # Slots that describe the question the bot just asked; a repeat asks it again.
 QUESTION_SLOTS = ("pending_offer", "service_candidates")
-FALLBACKS_BEFORE_HUMAN = 2
+FALLBACKS_BEFORE_HUMAN = 2   # then a person is offered
+FALLBACKS_BEFORE_HANDOFF = 3  # then the caller is passed to one without another question
 
 
 class ActionRepeatLast(Action):
@@ -48,7 +49,8 @@ class ActionRepeatLast(Action):
 
 
 class ActionFallback(Action):
-    """The NLU could not place the words: ask to rephrase; the second time, offer a human.
+    """The NLU could not place the words: ask to rephrase; the second time, offer a human;
+    the third time, hand over to one (an answer the bot cannot understand is no answer).
 
     Not a fallback: a caller choosing among errands the bot just named ("后面那个"), or
     words that name exactly one errand ("给我儿子办个残疾证" torn between asking and
@@ -61,6 +63,8 @@ class ActionFallback(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
         if slot_set_in_previous_turn(tracker, "service_candidates") or names_one_service(tracker):
             return answer_service(dispatcher, tracker)
+        if consecutive_fallbacks(tracker) >= FALLBACKS_BEFORE_HANDOFF:
+            return hand_off(dispatcher, tracker, reason="fallback")
         if consecutive_fallbacks(tracker) >= FALLBACKS_BEFORE_HUMAN:
             dispatcher.utter_message(response="utter_offer_human")
             return [SlotSet("pending_offer", "human")]

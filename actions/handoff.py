@@ -2,6 +2,7 @@
 caller hears that it exists — a person now in business hours, a callback window outside."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,9 @@ from actions.turns import caller_number, latest_intent
 MAX_TURNS, MAX_TEXT = 500, 2000
 HANDOFF_SLOTS = ("service", "booking_mode", "booking_slot", "person_name", "lookup_reference")
 REASON_BY_INTENT = {"complaint": "complaint", "distress": "distress"}
+# What callers say of themselves that raises a ticket's priority.
+AGE_SAID = re.compile(r"(?:我|本人|今年|老人|我妈|我爸|她|他)[^，。？！]{0,4}?([一二三四五六七八九十百]+|\d{2,3})(?:岁|周岁|多岁|了)")
+DISABILITY_SAID = re.compile(r"残疾|轮椅|瘫痪|看不见|失明|眼睛不好|听不见|耳聋|聋|盲人|走不了路|卧床")
 
 
 def transcript(tracker: Tracker) -> list[dict[str, Any]]:
@@ -46,6 +50,16 @@ def last_topic(tracker: Tracker) -> str | None:
     return None
 
 
+def caller_profile(tracker: Tracker) -> tuple[int | None, bool | None]:
+    """Age and disability as the caller stated them in the call, if they did."""
+    from actions.dates import _arabic
+
+    said = " ".join(e.get("text") or "" for e in tracker.events if e.get("event") == "user")
+    ages = [int(_arabic(match)) for match in AGE_SAID.findall(said) if _arabic(match).isdigit()]
+    age = max((a for a in ages if 40 <= a <= 120), default=None)
+    return age, (True if DISABILITY_SAID.search(said) else None)
+
+
 def callback_phrase(start: str, end: str) -> str:
     begin, until = datetime.fromisoformat(start), datetime.fromisoformat(end)
     return f"{spoken_day(begin.date(), today())}{begin.hour}点到{until.hour}点"
@@ -55,12 +69,14 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str | N
     failures = total_fallbacks(tracker)
     reason = reason or REASON_BY_INTENT.get(latest_intent(tracker)) or ("fallback" if failures >= 2 else "request_human")
     slots = {name: tracker.get_slot(name) for name in HANDOFF_SLOTS if tracker.get_slot(name)}
+    age, disabled = caller_profile(tracker)
     body = {
         "conversation_id": tracker.sender_id[:128], "reason": reason, "channel": channel_of(tracker),
         "topic": last_topic(tracker), "caller_phone": caller_number(tracker), "failed_turns": failures,
+        "caller_age": age, "caller_disabled": disabled,
         "transcript": transcript(tracker), "filled_slots": slots,
     }
-    ends_form = [ActiveLoop(None), SlotSet("requested_slot", None)] if tracker.active_loop_name else []
+    ends_form = [ActiveLoop(None), SlotSet("requested_slot", None)]  # a handoff ends any form
     urgent = "如果有危险，请马上拨打120或者110。" if reason == "distress" else ""
     try:
         ticket = proxy_api.call("POST", "/api/tickets", json=body, idempotency_key=proxy_api.turn_key(tracker, "ticket"))

@@ -172,3 +172,26 @@ def test_status_lookup_with_wrong_tail_reveals_nothing(actions_use_api):
                                                      "lookup_purpose": "status"})
     texts, _, _ = run(SubmitLookup(), lookup)
     assert "没有查到" in texts[0]
+
+
+@pytest.mark.parametrize("said,age,disabled", [
+    ("我今年八十五了 腿脚不好", 85, None),
+    ("我妈82岁 坐轮椅", 82, True),
+    ("转人工", None, None),
+])
+def test_caller_profile_from_what_they_said(said, age, disabled):
+    from actions.handoff import caller_profile
+
+    assert caller_profile(tracker(user(said, "request_human"))) == (age, disabled)
+
+
+def test_third_misunderstanding_in_a_row_hands_over_without_asking(actions_use_api, api_database_url):
+    from actions.conversation import ActionFallback
+
+    sender = f"CA{uuid.uuid4().hex}"
+    trk = tracker(user("呜", "nlu_fallback"), bot("没听明白"), user("啊", "nlu_fallback"), bot("转人工好吗？"),
+                  user("嗯嗯啊", "nlu_fallback"), sender=sender)
+    texts, slots, _ = run(ActionFallback(), trk)
+    [(reason, priority)] = query(api_database_url, "SELECT reason, priority FROM handoff_tickets "
+                                                   "WHERE conversation_id = :c", c=sender)
+    assert (reason, priority) == ("fallback", 1) and slots["handoff_ticket"]

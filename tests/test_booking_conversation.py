@@ -89,7 +89,7 @@ def test_no_personal_data_in_the_service_logs(rasa, api_url):
     """Runs after the conversations above: their names and numbers must not be in any log."""
     from tests.conftest import TEST_VAR
 
-    secrets = ["13812345678", "13912345678", "王秀英", "幺三九幺二三四五六七八"]
+    secrets = ["13812345678", "13912345678", "王秀英", "幺三九幺二三四五六七八", "phone_last4="]
     logs = {path.name: path.read_text(encoding="utf-8", errors="replace") for path in TEST_VAR.rglob("*.log")}
     assert {"actions.log", "rasa.log", "api.log"} <= set(logs)
     leaks = [(name, secret) for name, body in logs.items() for secret in secrets if secret in body]

@@ -12,6 +12,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +42,15 @@ def model_path() -> Path:
     return MODELS / f"{PREFIX}{inputs_hash()}.tar.gz"
 
 
+def check_dialogue() -> None:
+    """Train the dialogue policies alone first (seconds): rule contradictions surface here
+    instead of after the several minutes the NLU model takes."""
+    with tempfile.TemporaryDirectory() as scratch:
+        subprocess.run([sys.executable, "-m", "rasa", "train", "core", "--config", str(CONFIG.relative_to(ROOT)),
+                        "--domain", str(DOMAIN.relative_to(ROOT)), "--stories", str(DATA.relative_to(ROOT)),
+                        "--out", scratch], cwd=ROOT, check=True)
+
+
 def ensure_model(force: bool = False) -> Path:
     """Return the model for the current inputs, training it first if needed."""
     target = model_path()
@@ -49,6 +59,7 @@ def ensure_model(force: bool = False) -> Path:
         print(f"model up to date: {target.relative_to(ROOT)}", flush=True)
         return target
     MODELS.mkdir(exist_ok=True)
+    check_dialogue()
     command = [
         sys.executable, "-m", "rasa", "train",
         "--config", str(CONFIG.relative_to(ROOT)),
