@@ -8,7 +8,7 @@ export TF_ENABLE_ONEDNN_OPTS ?= 0
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 # uv trusts the system certificate store (machines behind a TLS-inspecting proxy need it).
-export UV_NATIVE_TLS ?= 1
+export UV_SYSTEM_CERTS ?= 1
 
 # uv from PATH, else a private copy installed from PyPI into .tools/ (no curl installer:
 # machines without general internet still reach PyPI).
