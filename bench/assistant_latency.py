@@ -15,7 +15,6 @@ import statistics
 import sys
 import time
 import uuid
-from pathlib import Path
 
 from tests.nlu_examples import intent_examples, parse_example
 from tools.model import ROOT, ensure_model

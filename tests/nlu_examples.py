@@ -16,7 +16,7 @@ ANNOTATION = re.compile(r"\[(?P<text>[^\]]+)\]\((?P<entity>[^)]+)\)")
 
 def parse_example(line: str) -> tuple[str, list[tuple[int, int, str, str]]]:
     """'我[社保卡](service)丢了' → ('我社保卡丢了', [(1, 4, '社保卡', 'service')])."""
-    text, spans, cursor, pos = "", [], 0, 0
+    text, spans, cursor = "", [], 0
     for match in ANNOTATION.finditer(line):
         text += line[cursor:match.start()]
         start = len(text)
