@@ -32,6 +32,7 @@ help:
 	.tools/bin/pip install --quiet --disable-pip-version-check uv
 
 install: | $(UV)
+	@bash tools/ensure-debian-packages.sh
 	$(UV) sync --locked
 
 catalogue: install

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install the Debian packages the project needs (speech: espeak-ng), if they are missing.
+# Needs root and apt-get; otherwise says what to install and fails.
+set -u
+packages=(espeak-ng)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "Please install these Debian packages: ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+  || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}"; }

