@@ -15,7 +15,7 @@ export UV_SYSTEM_CERTS ?= 1
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --locked
 
-.PHONY: help install catalogue train migrate run chat test bench eval-nlu validate clean
+.PHONY: help install catalogue train migrate run chat test bench tts-warm eval-nlu validate clean
 
 help:
 	@echo "make run       install, train, migrate, start Rasa (5005), actions (5055), API (8000)"
@@ -24,6 +24,7 @@ help:
 	@echo "make train     train the model if its inputs changed (models/)"
 	@echo "make eval-nlu  evaluate intents on the held-out sets (reports/, README)"
 	@echo "make bench     latency, throughput and memory benchmarks (bench/results/)"
+	@echo "make tts-warm  pre-render every fixed sentence into the speech cache"
 	@echo "make catalogue regenerate NLU synonyms and Jieba terms from the catalogue"
 	@echo "make migrate   apply database migrations and load reference data"
 
@@ -66,6 +67,9 @@ bench: train
 	@bash tools/ensure-postgres.sh
 	$(RUN) python -m bench.assistant_latency
 	$(RUN) python -m bench.api_throughput
+
+tts-warm: install
+	$(RUN) python -m voice.tts_warm
 
 eval-nlu: train
 	$(RUN) python -m tools.eval_nlu --update-readme

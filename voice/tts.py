@@ -136,3 +136,19 @@ class SpeechChain:
             wav.setframerate(speech.rate)
             wav.writeframes(speech.pcm)
         partial.replace(path)  # a crash mid-write never leaves a truncated cache entry
+
+
+_SENTENCE_END = "。！？；!?;"
+
+
+def split_sentences(text: str) -> list[str]:
+    """Reply → sentences, so the first can play while the rest is synthesised."""
+    sentences, current = [], ""
+    for char in text:
+        current += char
+        if char in _SENTENCE_END:
+            sentences.append(current.strip())
+            current = ""
+    if current.strip():
+        sentences.append(current.strip())
+    return [s for s in sentences if s]

@@ -55,3 +55,20 @@ def test_every_engine_failing_is_a_clear_error(tmp_path):
 
     with pytest.raises(RuntimeError, match="broken: OSError"):
         asyncio.run(SpeechChain([Broken()], cache_dir=tmp_path).speak(TEXT))
+
+
+def test_sentences_split_for_streaming():
+    from voice.tts import split_sentences
+
+    assert split_sentences("好的。还有别的事吗？没有") == ["好的。", "还有别的事吗？", "没有"]
+
+
+def test_warm_renders_every_fixed_sentence_once(tmp_path):
+    from voice.tts_warm import fixed_texts, warm
+
+    texts = fixed_texts()
+    assert "您想预约办哪件事？" in texts and len(texts) > 50
+    chain = SpeechChain([EspeakNg()], cache_dir=tmp_path)
+    first = asyncio.run(warm(chain))
+    assert first == {"espeak-ng": len(texts)}
+    assert asyncio.run(warm(chain)) == {"cache": len(texts)}
