@@ -1,0 +1,58 @@
+"""The gateway's side of the dialogue: one caller turn to Rasa's REST channel, one bot turn back.
+
+`sender` is the call's id (CallSid), metadata carries the caller number and the channel.
+Custom JSON from the actions controls the call: `handoff` (ticket, transfer or callback),
+`hangup`, `collect_digits`. When Rasa does not answer in time, the turn is an apology
+and a callback offer, never silence.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+RASA_URL = os.environ.get("RASA_URL", "http://localhost:5005")
+RASA_TIMEOUT = float(os.environ.get("RASA_TIMEOUT_SECONDS", "6"))
+APOLOGY = "抱歉，系统有点忙，没能马上回答您。需要工作人员给您回电话吗？"
+
+
+@dataclass
+class BotTurn:
+    texts: list[str] = field(default_factory=list)
+    handoff: dict | None = None
+    hangup: bool = False
+    collect_digits: dict | None = None
+    failed: bool = False          # Rasa did not answer: the gateway offers a callback itself
+
+
+def bot_turn(replies: list[dict]) -> BotTurn:
+    turn = BotTurn()
+    for reply in replies:
+        if reply.get("text"):
+            turn.texts.append(reply["text"])
+        custom = reply.get("custom") or {}
+        if isinstance(custom, dict):
+            turn.handoff = custom.get("handoff") or turn.handoff
+            turn.hangup = turn.hangup or bool(custom.get("hangup"))
+            turn.collect_digits = custom.get("collect_digits") or turn.collect_digits
+    return turn
+
+
+class RasaBridge:
+    def __init__(self, url: str = RASA_URL, timeout: float = RASA_TIMEOUT):
+        self.url, self.timeout = url.rstrip("/"), timeout
+
+    async def send(self, call_id: str, text: str, *, caller: str | None, channel: str = "phone") -> BotTurn:
+        body = {"sender": call_id, "message": text, "metadata": {"caller": caller, "channel": channel}}
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as session:
+                async with session.post(f"{self.url}/webhooks/rest/webhook", json=body) as response:
+                    response.raise_for_status()
+                    return bot_turn(await response.json())
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+            log.error("rasa did not answer for a call turn: %s", type(error).__name__)
+            return BotTurn(texts=[APOLOGY], failed=True)
