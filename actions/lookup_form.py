@@ -16,6 +16,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import proxy_api
 from actions.booking_form import (QuestionFormValidation, bookable_time, chosen_time, fixed_questions, offer_times,
                                   slot_label)
+from actions.service_answers import ANYTHING_ELSE
 from actions.settings import today
 from actions.speech import spoken_digits, spoken_list
 from actions.turns import caller_number, entity_values, latest_intent, latest_text
@@ -98,6 +99,12 @@ class AskNewBookingSlot(Action):
         return offer_times(dispatcher, tracker, "您想改到什么时候？")
 
 
+def finish_lookup(dispatcher: CollectingDispatcher, text: str, offer: str) -> list[dict[str, Any]]:
+    """Say the outcome, forget the look-up, and leave one yes/no question open."""
+    dispatcher.utter_message(text=text)
+    return [*(SlotSet(slot, None) for slot in LOOKUP_SLOTS), SlotSet("pending_offer", offer)]
+
+
 def status_sentence(record: dict) -> str:
     """One plain sentence on where things stand, and what is still to bring."""
     if record["kind"] == "booking":
@@ -124,15 +131,13 @@ class SubmitLookup(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
         reference, tail = tracker.get_slot("lookup_reference"), tracker.get_slot("lookup_phone_tail")
         purpose = tracker.get_slot("lookup_purpose") or "status"
-        done = [SlotSet(slot, None) for slot in LOOKUP_SLOTS]
         try:
             record = proxy_api.call("POST", "/api/status", json={"reference": reference, "phone_last4": tail})
             if purpose == "status":
-                dispatcher.utter_message(text=status_sentence(record) + "还有别的事吗？")
-                return [*done, SlotSet("pending_offer", "anything_else")]
+                return finish_lookup(dispatcher, status_sentence(record) + ANYTHING_ELSE, "anything_else")
             if record["kind"] != "booking" or record["status"] != "confirmed":
-                dispatcher.utter_message(text=status_sentence(record) + "这个不能再改了。还有别的事吗？")
-                return [*done, SlotSet("pending_offer", "anything_else")]
+                return finish_lookup(dispatcher, status_sentence(record) + "这个不能再改了。" + ANYTHING_ELSE,
+                                     "anything_else")
             if purpose == "cancel":
                 when = slot_label(f"{record['day']}|{record['half_day']}", today())
                 dispatcher.utter_message(text=f"您要取消{when}的{record['service_name']}预约，对吗？")
@@ -143,28 +148,22 @@ class SubmitLookup(Action):
                                    json={"phone_last4": tail, "day": day, "half_day": half},
                                    idempotency_key=proxy_api.turn_key(tracker, "reschedule"))
         except proxy_api.Rejected as rejected:
-            dispatcher.utter_message(text=f"{rejected.message_zh}还有别的事吗？")
-            return [*done, SlotSet("pending_offer", "anything_else")]
+            return finish_lookup(dispatcher, rejected.message_zh + ANYTHING_ELSE, "anything_else")
         except proxy_api.ServiceUnavailable:
-            dispatcher.utter_message(text="抱歉，系统暂时查不了。我帮您转人工，好吗？")
-            return [*done, SlotSet("pending_offer", "human")]
+            return finish_lookup(dispatcher, "抱歉，系统暂时查不了。我帮您转人工，好吗？", "human")
         when = slot_label(f"{moved['day']}|{moved['half_day']}", today())
-        dispatcher.utter_message(text=f"改好了，新的时间是{when}，预约号不变，还是{spoken_digits(reference)}。还有别的事吗？")
-        return [*done, SlotSet("pending_offer", "anything_else")]
+        return finish_lookup(dispatcher, f"改好了，新的时间是{when}，预约号不变，还是{spoken_digits(reference)}。"
+                                         + ANYTHING_ELSE, "anything_else")
 
 
 def cancel_confirmed(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
     """The caller said yes to "您要取消…对吗？"."""
     reference, tail = tracker.get_slot("lookup_reference"), tracker.get_slot("lookup_phone_tail")
-    done = [SlotSet(slot, None) for slot in LOOKUP_SLOTS]
     try:
         proxy_api.call("POST", f"/api/bookings/{reference}/cancel", json={"phone_last4": tail},
                        idempotency_key=proxy_api.turn_key(tracker, "cancel"))
     except proxy_api.Rejected as rejected:
-        dispatcher.utter_message(text=f"{rejected.message_zh}还有别的事吗？")
-        return [*done, SlotSet("pending_offer", "anything_else")]
+        return finish_lookup(dispatcher, rejected.message_zh + ANYTHING_ELSE, "anything_else")
     except proxy_api.ServiceUnavailable:
-        dispatcher.utter_message(text="抱歉，系统出了点问题，还没取消成功。我帮您转人工，好吗？")
-        return [*done, SlotSet("pending_offer", "human")]
-    dispatcher.utter_message(text="好的，预约已经取消了。还有别的事吗？")
-    return [*done, SlotSet("pending_offer", "anything_else")]
+        return finish_lookup(dispatcher, "抱歉，系统出了点问题，还没取消成功。我帮您转人工，好吗？", "human")
+    return finish_lookup(dispatcher, "好的，预约已经取消了。" + ANYTHING_ELSE, "anything_else")
