@@ -353,11 +353,17 @@ class AskPhoneNumber(Action):
         return []
 
 
+def place_name(code: str) -> str:
+    from proxy_service.services.reference import reference_data
+
+    return next((p["name"] for p in reference_data()["places"] if p["code"] == code), "办事大厅")
+
+
 def read_back(tracker: Tracker) -> str:
     item = _item(tracker)
     mode = tracker.get_slot("booking_mode")
     where = (f"上门地址是{tracker.get_slot('home_address')}" if mode == "home_visit"
-             else "在市政务服务中心办")
+             else f"在{place_name(settings.DEFAULT_PLACE)}办")
     return (f"我跟您核对一下：给{tracker.get_slot('person_name')}预约{item.name}{MODE_LABELS[mode]}，"
             f"时间是{slot_label(tracker.get_slot('booking_slot'), today())}，{where}，"
             f"电话{spoken_phone(tracker.get_slot('phone_number'))}。对吗？")
