@@ -17,12 +17,13 @@ from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import proxy_api, settings
-from actions.settings import today
 from actions.dates import parse_day, parse_half_day, spoken_day
 from actions.service_answers import resolve_service
+from actions.settings import today
 from actions.speech import spoken_digits, spoken_list, spoken_phone
 from actions.turns import caller_number, entity_values, latest_intent, latest_text
 from catalogue import OFFER_LABELS, load_catalogue
+from proxy_service.crypto import normalize_digits
 
 FORM = "booking_form"
 MODE_LABELS = OFFER_LABELS
@@ -69,8 +70,6 @@ def offered_modes(tracker: Tracker) -> list[str]:
 
 
 def normalized_phone(text: str) -> str | None:
-    from proxy_service.crypto import normalize_digits
-
     digits = normalize_digits(text)
     match = PHONE.search(digits)
     return match.group(0) if match else None

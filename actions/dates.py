@@ -12,7 +12,7 @@ _MONTH_DAY = re.compile(r"(\d{1,2})月(\d{1,2})(?:号|日)?")
 _DAY_ONLY = re.compile(r"(?<![\d月])(\d{1,2})(?:号|日)")
 
 
-def _arabic(text: str) -> str:
+def arabic_numerals(text: str) -> str:
     """Chinese numerals to digits (二十五 → 25), leaving the rest of the text alone."""
     def convert(match: re.Match) -> str:
         word = match.group(0)
@@ -48,7 +48,7 @@ def parse_day(text: str, today: date) -> date | None:
         if not prefix and day <= today:
             day += timedelta(weeks=1)
         return day
-    digits = _arabic(text)
+    digits = arabic_numerals(text)
     month_day = _MONTH_DAY.search(digits)
     if month_day:
         month, day_of_month = int(month_day.group(1)), int(month_day.group(2))

@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import proxy_api
 from actions.booking_form import channel_of
-from actions.dates import spoken_day
+from actions.dates import arabic_numerals, spoken_day
 from actions.settings import today
 from actions.turns import caller_number, latest_intent
 
@@ -52,10 +52,8 @@ def last_topic(tracker: Tracker) -> str | None:
 
 def caller_profile(tracker: Tracker) -> tuple[int | None, bool | None]:
     """Age and disability as the caller stated them in the call, if they did."""
-    from actions.dates import _arabic
-
     said = " ".join(e.get("text") or "" for e in tracker.events if e.get("event") == "user")
-    ages = [int(_arabic(match)) for match in AGE_SAID.findall(said) if _arabic(match).isdigit()]
+    ages = [int(n) for n in map(arabic_numerals, AGE_SAID.findall(said)) if n.isdigit()]
     age = max((a for a in ages if 40 <= a <= 120), default=None)
     return age, (True if DISABILITY_SAID.search(said) else None)
 

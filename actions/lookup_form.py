@@ -14,22 +14,23 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import proxy_api
-from actions.booking_form import (QuestionFormValidation, bookable_time, chosen_time, fixed_questions, offer_times,
-                                  slot_label)
+from actions.booking_form import (
+    QuestionFormValidation,
+    bookable_time,
+    chosen_time,
+    fixed_questions,
+    offer_times,
+    slot_label,
+)
 from actions.service_answers import ANYTHING_ELSE
 from actions.settings import today
 from actions.speech import spoken_digits, spoken_list
 from actions.turns import caller_number, entity_values, latest_intent, latest_text
+from proxy_service.crypto import normalize_digits
 
 FORM = "lookup_form"
 PURPOSES = {"check_application_status": "status", "cancel_booking": "cancel", "change_booking": "change"}
 LOOKUP_SLOTS = ["lookup_purpose", "lookup_reference", "lookup_phone_tail", "new_booking_slot", "offered_times"]
-
-
-def _digits(text: str) -> str:
-    from proxy_service.crypto import normalize_digits
-
-    return normalize_digits(text)
 
 
 class SetLookupPurpose(Action):
@@ -56,7 +57,7 @@ class ValidateLookupForm(QuestionFormValidation):
         if tracker.get_slot("lookup_reference") and tracker.get_slot("requested_slot") != "lookup_reference":
             return {}
         for value in entity_values(tracker, "reference_code") + [latest_text(tracker)]:
-            match = re.search(r"(?<!\d)\d{8}(?!\d)", _digits(value))
+            match = re.search(r"(?<!\d)\d{8}(?!\d)", normalize_digits(value))
             if match:
                 return {"lookup_reference": match.group(0)}
         return {}
@@ -65,7 +66,7 @@ class ValidateLookupForm(QuestionFormValidation):
         if tracker.get_slot("requested_slot") != "lookup_phone_tail":
             return {}
         for value in entity_values(tracker, "phone_tail") + [latest_text(tracker)]:
-            digits = _digits(value)
+            digits = normalize_digits(value)
             if len(digits) == 4:
                 return {"lookup_phone_tail": digits}
             if len(digits) == 11:

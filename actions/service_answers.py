@@ -10,7 +10,12 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.speech import choice_question, spoken_list
-from actions.turns import entity_values, latest_intent, latest_text, slot_set_in_previous_turn
+from actions.turns import (
+    entity_values,
+    latest_intent,
+    latest_text,
+    slot_set_in_previous_turn,
+)
 from catalogue import Catalogue, ServiceItem, load_catalogue
 
 MAX_CHOICES = 3

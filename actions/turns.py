@@ -10,6 +10,8 @@ from typing import Any, Iterable
 
 from rasa_sdk import Tracker
 
+from proxy_service.crypto import normalize_digits
+
 FALLBACK_INTENT = "nlu_fallback"
 
 
@@ -74,8 +76,6 @@ def entity_values(tracker: Tracker, entity: str) -> list[str]:
 
 def caller_number(tracker: Tracker) -> str | None:
     """The calling number the channel reported (metadata `caller`), as 11 digits."""
-    from proxy_service.crypto import normalize_digits
-
     for event in reversed(list(tracker.events)):
         caller = (event.get("metadata") or {}).get("caller") if event.get("event") == "user" else None
         if caller:

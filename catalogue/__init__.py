@@ -18,7 +18,6 @@ import yaml
 
 DEFAULT_PATH = Path(__file__).with_name("services.yml")
 OFFER_LABELS = {"assisted": "帮办", "proxy": "代办", "home_visit": "上门"}
-CHANNEL_LABELS = {"online": "网上办", "terminal": "自助机", "window": "窗口"}
 
 
 @dataclass(frozen=True)
@@ -83,15 +82,11 @@ class Catalogue:
         return [item for score, item in scored if score == best]
 
 
+@functools.lru_cache(maxsize=4096)
 def _pinyin(text: str) -> str:
     from pypinyin import lazy_pinyin
 
     return " ".join(lazy_pinyin(text))
-
-
-@functools.lru_cache(maxsize=4096)
-def _pinyin_cached(text: str) -> str:
-    return _pinyin(text)
 
 
 _NON_HAN = re.compile(r"[^\u4e00-\u9fff]")
@@ -104,14 +99,14 @@ def _score(text: str, item: ServiceItem) -> float:
     text = text.strip()
     best = 0.0
     han = _NON_HAN.sub("", text)
-    text_py = f" {_pinyin_cached(han)} " if han else ""
+    text_py = f" {_pinyin(han)} " if han else ""
     for name in item.spoken_names:
         if name in text:
             best = max(best, 300 + len(name))
             continue
         if not text_py:
             continue
-        name_py = _pinyin_cached(name)
+        name_py = _pinyin(name)
         if f" {name_py} " in text_py:
             best = max(best, 200 + len(name))
         elif len(name) >= 4 and len(name_py) <= len(text_py):

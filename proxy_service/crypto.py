@@ -60,9 +60,3 @@ def mask_phone(phone: str | None) -> str:
         return "*" * len(digits)
     return f"{digits[:3]}****{digits[-4:]}"
 
-
-def mask_id_number(number: str | None) -> str:
-    value = normalize_digits(number or "")
-    if len(value) < 8:
-        return "*" * len(value)
-    return f"{value[:4]}{'*' * (len(value) - 8)}{value[-4:]}"

@@ -93,11 +93,6 @@ class BookingRepository(SqlRepository[m.Booking]):
     def by_reference(self, reference: str) -> m.Booking | None:
         return self._one(reference=reference)
 
-    def list_for_day(self, day: date) -> list[m.Booking]:
-        query = (select(m.Booking).join(m.TimeSlot).where(m.TimeSlot.day == day)
-                 .order_by(m.TimeSlot.half_day, m.Booking.id))
-        return list(self.session.execute(query).scalars())
-
 
 class ApplicationRepository(SqlRepository[m.ProxyApplication]):
     model = m.ProxyApplication

@@ -4,8 +4,18 @@ from __future__ import annotations
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.conversation import ActionFallback, ActionRepeatLast, ActionReplyYesNo, ActionWelcome
-from actions.service_answers import ANYTHING_ELSE, BOOKING_OFFER, ActionAnswerMaterials, ActionAnswerService
+from actions.conversation import (
+    ActionFallback,
+    ActionRepeatLast,
+    ActionReplyYesNo,
+    ActionWelcome,
+)
+from actions.service_answers import (
+    ANYTHING_ELSE,
+    BOOKING_OFFER,
+    ActionAnswerMaterials,
+    ActionAnswerService,
+)
 from catalogue import load_catalogue
 from tests.trackers import bot, entity, slot, tracker, user
 

@@ -56,7 +56,7 @@ def test_submitted_booking_is_stored_before_its_reference_is_spoken(actions_use_
                                 r=reference)
     assert (status, service) == ("confirmed", "elderly_allowance")
     # Rasa retries the action for the same turn: same key, same booking, nothing new.
-    texts_again, slots_again, _ = run(SubmitBooking(), trk)
+    _, slots_again, _ = run(SubmitBooking(), trk)
     assert slots_again["booking_reference"] == reference
     assert query(api_database_url, "SELECT count(*) FROM bookings WHERE reference = :r", r=reference)[0][0] == 1
 

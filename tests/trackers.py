@@ -5,7 +5,6 @@ from typing import Any
 
 from rasa_sdk import Tracker
 
-
 _clock = iter(range(1_700_000_000, 1_800_000_000))
 
 

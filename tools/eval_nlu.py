@@ -49,13 +49,11 @@ def markdown(result: dict) -> str:
     intents = sorted(k for k, v in report.items() if isinstance(v, dict) and "support" in v and k not in
                      {"macro avg", "weighted avg", "micro avg"})
     lines = ["| intent | precision | recall | F1 | n |", "|---|---:|---:|---:|---:|"]
-    for name in intents:
+    labels = [(name, name) for name in intents] + [(name, f"**{name}**") for name in ("macro avg", "weighted avg")
+                                                   if name in report]
+    for name, label in labels:
         row = report[name]
-        lines.append(f"| {name} | {row['precision']:.2f} | {row['recall']:.2f} | {row['f1-score']:.2f} | {row['support']} |")
-    for name in ("macro avg", "weighted avg"):
-        if name in report:
-            row = report[name]
-            lines.append(f"| **{name}** | {row['precision']:.2f} | {row['recall']:.2f} | {row['f1-score']:.2f} | {row['support']} |")
+        lines.append(f"| {label} | {row['precision']:.2f} | {row['recall']:.2f} | {row['f1-score']:.2f} | {row['support']} |")
     accuracy = report.get("accuracy")
     if accuracy is not None:
         lines.append(f"\nAccuracy {accuracy:.3f} on "

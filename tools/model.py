@@ -79,11 +79,7 @@ def ensure_model(force: bool = False) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--force", action="store_true", help="train even if a model for these inputs exists")
-    parser.add_argument("--print-path", action="store_true", help="print the model path for the current inputs and exit")
     args = parser.parse_args()
-    if args.print_path:
-        print(model_path())
-        return 0
     ensure_model(force=args.force)
     return 0
 

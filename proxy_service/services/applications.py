@@ -6,10 +6,16 @@ from datetime import date
 
 from catalogue import load_catalogue
 from proxy_service import models as m
-from proxy_service.crypto import decrypt, encrypt, mask_phone
+from proxy_service.crypto import decrypt, encrypt, mask_phone, normalize_digits
 from proxy_service.services.common import audit, finish, new_reference, notify, now
 from proxy_service.services.errors import Conflict, InvalidRequest, NotFound
-from proxy_service.services.residents import ResidentInput, find_or_add_resident, record_consent, valid_id_number, valid_phone
+from proxy_service.services.residents import (
+    ResidentInput,
+    find_or_add_resident,
+    record_consent,
+    valid_id_number,
+    valid_phone,
+)
 
 MAX_AUTHORISATION_DAYS = 366
 STATUS_LABELS = {"submitted": "已提交，等待审核", "accepted": "已受理，正在办理", "missing_materials": "还缺材料",
@@ -157,8 +163,6 @@ def list_applications(uow, *, community: str | None = None, status: str | None =
 
 
 def find_application_status(uow, reference: str, phone_last4: str) -> dict:
-    from proxy_service.crypto import normalize_digits
-
     with uow:
         application = uow.applications.by_reference(normalize_digits(reference))
         if application is None or application.resident.phone_last4 != normalize_digits(phone_last4):

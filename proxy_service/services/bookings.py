@@ -10,7 +10,11 @@ from proxy_service.crypto import decrypt, encrypt, mask_phone, normalize_digits
 from proxy_service.services import calendar
 from proxy_service.services.common import audit, finish, new_reference, notify, now
 from proxy_service.services.errors import Conflict, InvalidRequest, NotFound, SlotFull
-from proxy_service.services.residents import ResidentInput, find_or_add_resident, record_consent
+from proxy_service.services.residents import (
+    ResidentInput,
+    find_or_add_resident,
+    record_consent,
+)
 
 MODE_LABELS = OFFER_LABELS  # booking modes are the catalogue's offers: 帮办 / 代办 / 上门
 

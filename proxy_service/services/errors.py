@@ -33,6 +33,3 @@ class SlotFull(Conflict):
 class Unauthorized(ServiceError):
     status, code = 401, "unauthorized"
 
-
-class Forbidden(ServiceError):
-    status, code = 403, "forbidden"

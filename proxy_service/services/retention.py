@@ -9,9 +9,6 @@ from proxy_service import models as m
 from proxy_service.services.common import audit, now
 from proxy_service.settings import get_settings
 
-REMOVED = None
-
-
 def purge_expired(uow, *, actor: str = "retention-job") -> dict:
     """Strip transcripts, numbers and addresses from cases closed before the retention period.
 
@@ -26,7 +23,7 @@ def purge_expired(uow, *, actor: str = "retention-job") -> dict:
             m.HandoffTicket.status == "resolved", m.HandoffTicket.closed_at < cutoff,
             m.HandoffTicket.purged_at.is_(None))).scalars()
         for ticket in tickets:
-            ticket.transcript, ticket.filled_slots, ticket.caller_phone_enc = [], {}, REMOVED
+            ticket.transcript, ticket.filled_slots, ticket.caller_phone_enc = [], {}, None
             ticket.purged_at = now()
             audit(uow, actor=actor, entity=ticket, action="purge_personal_data")
             counts["tickets"] += 1
@@ -34,7 +31,7 @@ def purge_expired(uow, *, actor: str = "retention-job") -> dict:
             m.Booking.status.in_(("cancelled", "completed")), m.Booking.updated_at < cutoff,
             m.Booking.address_enc.is_not(None))).scalars()
         for booking in bookings:
-            booking.address_enc = REMOVED
+            booking.address_enc = None
             audit(uow, actor=actor, entity=booking, action="purge_personal_data")
             counts["bookings"] += 1
         applications = session.execute(select(m.ProxyApplication).where(
@@ -42,7 +39,7 @@ def purge_expired(uow, *, actor: str = "retention-job") -> dict:
             m.ProxyApplication.agent_phone_enc.is_not(None) | m.ProxyApplication.agent_id_number_enc.is_not(None)
         )).scalars()
         for application in applications:
-            application.agent_phone_enc = application.agent_id_number_enc = REMOVED
+            application.agent_phone_enc = application.agent_id_number_enc = None
             audit(uow, actor=actor, entity=application, action="purge_personal_data")
             counts["applications"] += 1
         counts["residents"] = _purge_inactive_residents(uow, cutoff, actor)
@@ -65,7 +62,7 @@ def _purge_inactive_residents(uow, cutoff, actor: str) -> int:
         m.Resident.phone_enc.is_not(None) | m.Resident.id_number_enc.is_not(None))).scalars()
     count = 0
     for resident in residents:
-        resident.phone_enc = resident.phone_hash = resident.id_number_enc = REMOVED
+        resident.phone_enc = resident.phone_hash = resident.id_number_enc = None
         resident.disabled = None
         audit(uow, actor=actor, entity=resident, action="purge_personal_data")
         count += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from catalogue import load_catalogue
 from proxy_service import models as m
 from proxy_service.crypto import decrypt, encrypt, mask_phone, normalize_digits
 from proxy_service.services import calendar
@@ -45,8 +46,6 @@ def priority_for(request: TicketRequest) -> int:
 def route(request: TicketRequest) -> str:
     if request.reason == "complaint":
         return COMPLAINTS_QUEUE
-    from catalogue import load_catalogue
-
     item = load_catalogue().get(request.topic or "")
     return queue_for_topic(item.intent if item else request.topic)
 

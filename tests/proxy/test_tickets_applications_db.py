@@ -11,7 +11,13 @@ from sqlalchemy import text
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
-from proxy_service.services import applications, calendar, notifications, retention, tickets
+from proxy_service.services import (
+    applications,
+    calendar,
+    notifications,
+    retention,
+    tickets,
+)
 from proxy_service.services.applications import ApplicationRequest
 from proxy_service.services.common import now
 from proxy_service.services.errors import Conflict, InvalidRequest
