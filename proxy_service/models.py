@@ -29,6 +29,10 @@ BOOKING_STATUSES = ("confirmed", "cancelled", "completed")
 APPLICATION_STATUSES = ("submitted", "accepted", "missing_materials", "completed", "rejected")
 TICKET_STATUSES = ("open", "claimed", "callback_scheduled", "resolved")
 NOTIFICATION_STATUSES = ("pending", "sent", "not_sent", "failed")
+CALL_CHANNELS = ("phone", "kiosk")
+# Twilio's CallStatus values; kiosk sessions use the same words.
+CALL_STATUSES = ("initiated", "queued", "ringing", "in-progress", "completed", "busy", "no-answer", "failed", "canceled")
+TRANSFER_OUTCOMES = ("transferred", "not_configured", "failed")
 
 
 def _in(column: str, values: tuple[str, ...]) -> CheckConstraint:
@@ -176,6 +180,31 @@ class HandoffTicket(Base):
     closed_at = Column(DateTime)
     purged_at = Column(DateTime)                      # transcript and number removed (retention)
     queue = relationship(StaffQueue)
+
+
+class Call(Base):
+    """One phone call or kiosk session, as the voice gateway and Twilio's status callbacks report it."""
+
+    __tablename__ = "calls"
+    __table_args__ = (_in("channel", CALL_CHANNELS), _in("status", CALL_STATUSES),
+                      _in("transfer_outcome", TRANSFER_OUTCOMES),
+                      CheckConstraint("duration_seconds >= 0", name="ck_call_duration_not_negative"),
+                      CheckConstraint("ended_at >= started_at", name="ck_call_ends_after_start"))
+    id = Column(Integer, primary_key=True)
+    call_sid = Column(String(64), nullable=False, unique=True)   # Twilio "CA…" or a kiosk session id
+    channel = Column(String(8), nullable=False)
+    caller_phone_enc = Column(Text)
+    caller_phone_hash = Column(String(64), index=True)
+    started_at = Column(DateTime, index=True)
+    ended_at = Column(DateTime)
+    status = Column(String(16))
+    duration_seconds = Column(Integer)
+    transfer_ticket = Column(String(8))                # reference of the handoff ticket
+    transfer_target = Column(String(128))
+    transfer_outcome = Column(String(16))
+    transfer_detail = Column(String(500))
+    created_at = Column(DateTime, nullable=False, index=True)
+    updated_at = Column(DateTime, nullable=False)
 
 
 class AuditEvent(Base):

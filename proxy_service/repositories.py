@@ -5,10 +5,11 @@ in-memory fakes of tests/fakes.py and integration tests on SQLite and PostgreSQL
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Generic, Iterable, TypeVar
 
 from sqlalchemy import and_, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from proxy_service import models as m
@@ -141,6 +142,48 @@ class TicketRepository(SqlRepository[m.HandoffTicket]):
                  .order_by(m.HandoffTicket.priority, m.HandoffTicket.created_at, m.HandoffTicket.id)
                  .limit(limit).offset(offset))
         return list(self.session.execute(query).scalars())
+
+
+class CallRepository(SqlRepository[m.Call]):
+    model = m.Call
+
+    def by_sid(self, call_sid: str, *, for_update: bool = False) -> m.Call | None:
+        """With for_update, concurrent reports of one call take turns (PostgreSQL; SQLite
+        transactions already do, see db.py)."""
+        query = select(m.Call).filter_by(call_sid=call_sid)
+        if for_update:
+            query = query.with_for_update()
+        return self.session.execute(query).scalar_one_or_none()
+
+    def add_if_absent(self, call: m.Call) -> m.Call | None:
+        """Insert the call unless its call_sid is taken, even by a report committed a moment
+        ago by a concurrent request: None then (a savepoint keeps the transaction usable)."""
+        try:
+            with self.session.begin_nested():
+                self.session.add(call)
+                self.session.flush()
+        except IntegrityError:
+            return None
+        return call
+
+    def _day_expression(self):
+        # A call counts on the day it started; one never reported as started, on the day we heard of it.
+        return func.coalesce(m.Call.started_at, m.Call.created_at)
+
+    def counts_by_day_and_channel(self, since: datetime) -> list[tuple[date | str, str, int]]:
+        """(day, channel, calls) from `since` on; the day comes back as a date (PostgreSQL) or
+        an ISO string (SQLite)."""
+        when = self._day_expression()
+        day = func.date(when)
+        query = (select(day, m.Call.channel, func.count()).where(when >= since)
+                 .group_by(day, m.Call.channel).order_by(day, m.Call.channel))
+        return [(d, channel, int(n)) for d, channel, n in self.session.execute(query)]
+
+    def transfer_outcome_counts(self, since: datetime) -> dict[str, int]:
+        query = (select(m.Call.transfer_outcome, func.count())
+                 .where(self._day_expression() >= since, m.Call.transfer_outcome.is_not(None))
+                 .group_by(m.Call.transfer_outcome))
+        return {outcome: int(n) for outcome, n in self.session.execute(query)}
 
 
 class AuditRepository(SqlRepository[m.AuditEvent]):

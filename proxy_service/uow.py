@@ -32,6 +32,7 @@ class SqlUnitOfWork:
         self.applications = r.ApplicationRepository(s)
         self.queues = r.QueueRepository(s)
         self.tickets = r.TicketRepository(s)
+        self.calls = r.CallRepository(s)
         self.audit = r.AuditRepository(s)
         self.outbox = r.OutboxRepository(s)
         self.idempotency_records = r.IdempotencyRepository(s)

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
 from proxy_service.api import schemas as s
-from proxy_service.services import applications, bookings, calendar, tickets
+from proxy_service.services import applications, bookings, calendar, calls, tickets
 from proxy_service.services.common import now
 from proxy_service.services.errors import Conflict, ServiceError, Unauthorized
 from proxy_service.services.residents import ResidentInput
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, uow_factory: Callable[..., SqlU
     settings = settings or get_settings()
     make_uow = uow_factory or (lambda idempotency=None: SqlUnitOfWork(idempotency=idempotency))
     app = FastAPI(title="政务帮办热线 proxy_service API", version="1.0",
-                  description="Bookings, proxy applications and handoff tickets of the helpline.")
+                  description="Bookings, proxy applications, handoff tickets and calls of the helpline.")
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
@@ -165,6 +165,22 @@ def create_app(settings: Settings | None = None, uow_factory: Callable[..., SqlU
         return idempotent("ticket.action", request, {"id": ticket_id, **body.dict()},
                           lambda uow: tickets.change_ticket(uow, ticket_id, body.action, actor=body.actor,
                                                             callback_from=body.callback_from, note=body.note))
+
+    # ---- calls (reported by the voice gateway) ------------------------------------
+    # `:path` so that a call_sid with a slash is refused like any other bad one (422), not 404.
+    @app.put("/api/calls/{call_sid:path}", dependencies=auth, tags=["calls"])
+    def report_call(call_sid: str, body: s.CallReportIn, request: Request):
+        """Upsert: the first report creates the call (channel required), later ones fill in
+        or overwrite only the fields they carry; repeating a report changes nothing."""
+        data = body.dict()
+        transfer = data.pop("transfer") or {}
+        report = calls.CallReport(**data, **{f"transfer_{name}": value for name, value in transfer.items()})
+        return idempotent("call.report", request, {"sid": call_sid, **body.dict()},
+                          lambda uow: calls.report_call(uow, call_sid, report, actor="api"))
+
+    @app.get("/api/calls/{call_sid:path}", dependencies=auth, tags=["calls"])
+    def get_call(call_sid: str):
+        return calls.get_call(make_uow(), call_sid)
 
     # ---- proxy applications ---------------------------------------------------------
     @app.post("/api/applications", dependencies=auth, status_code=201, tags=["applications"])

@@ -6,6 +6,8 @@ from typing import Any, Dict, List, Optional
 
 from pydantic import BaseModel, Extra, Field, conint, constr
 
+from proxy_service.services.tickets import REASONS as TICKET_REASONS
+
 Text32 = constr(strip_whitespace=True, min_length=1, max_length=32)
 Text64 = constr(strip_whitespace=True, min_length=1, max_length=64)
 Phone = constr(strip_whitespace=True, min_length=7, max_length=32)
@@ -66,7 +68,7 @@ class TranscriptTurn(Strict):
 
 class TicketIn(Strict):
     conversation_id: constr(strip_whitespace=True, min_length=1, max_length=128)
-    reason: constr(regex=r"^(request_human|fallback|complaint|distress|booking|status|timeout)$")
+    reason: constr(regex=f"^({'|'.join(TICKET_REASONS)})$")
     channel: constr(regex=r"^(phone|kiosk|web|chat)$") = "phone"
     topic: Optional[Text64] = None
     caller_phone: Optional[Phone] = None
@@ -104,3 +106,22 @@ class ApplicationActionIn(Strict):
     action: constr(regex=r"^(accept|request_materials|complete|reject)$")
     actor: Text64
     note: Optional[constr(max_length=1000)] = None
+
+
+class CallTransferIn(Strict):
+    ticket: Optional[constr(regex=r"^\d{8}$")] = Field(None, description="reference of the handoff ticket")
+    target: Optional[constr(strip_whitespace=True, min_length=1, max_length=128)] = None
+    outcome: Optional[constr(regex=r"^(transferred|not_configured|failed)$")] = None
+    detail: Optional[constr(strip_whitespace=True, min_length=1, max_length=500)] = None
+
+
+class CallReportIn(Strict):
+    """One report about a call; a field left out (or null) leaves what is stored as it is."""
+
+    channel: Optional[constr(regex=r"^(phone|kiosk)$")] = Field(None, description="required on the first report")
+    caller_phone: Optional[Phone] = None
+    started_at: Optional[datetime] = None
+    ended_at: Optional[datetime] = None
+    status: Optional[constr(regex=r"^(initiated|queued|ringing|in-progress|completed|busy|no-answer|failed|canceled)$")] = None
+    duration_seconds: Optional[conint(ge=0, le=86_400)] = None
+    transfer: Optional[CallTransferIn] = None

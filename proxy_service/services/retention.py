@@ -16,7 +16,7 @@ def purge_expired(uow, *, actor: str = "retention-job") -> dict:
     the audit trail stay meaningful); tickets keep queue, reason and times.
     """
     cutoff = now() - timedelta(days=get_settings().retention_days)
-    counts = {"tickets": 0, "bookings": 0, "applications": 0, "residents": 0}
+    counts = {"tickets": 0, "bookings": 0, "applications": 0, "calls": 0, "residents": 0}
     with uow:
         session = uow.session
         tickets = session.execute(select(m.HandoffTicket).where(
@@ -42,6 +42,12 @@ def purge_expired(uow, *, actor: str = "retention-job") -> dict:
             application.agent_phone_enc = application.agent_id_number_enc = None
             audit(uow, actor=actor, entity=application, action="purge_personal_data")
             counts["applications"] += 1
+        calls = session.execute(select(m.Call).where(
+            m.Call.created_at < cutoff, m.Call.caller_phone_enc.is_not(None))).scalars()
+        for call in calls:
+            call.caller_phone_enc = call.caller_phone_hash = None
+            audit(uow, actor=actor, entity=call, action="purge_personal_data")
+            counts["calls"] += 1
         counts["residents"] = _purge_inactive_residents(uow, cutoff, actor)
         uow.commit()
     return counts

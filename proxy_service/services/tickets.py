@@ -13,7 +13,7 @@ from proxy_service.services.errors import Conflict, InvalidRequest, NotFound
 from proxy_service.services.reference import COMPLAINTS_QUEUE, queue_for_topic
 from proxy_service.settings import get_settings
 
-REASONS = ("request_human", "fallback", "complaint", "distress", "booking", "status", "timeout")
+REASONS = ("request_human", "fallback", "complaint", "distress", "booking", "status", "timeout", "silence")
 CHANNELS = ("phone", "kiosk", "web", "chat")
 URGENT, RAISED, NORMAL = 0, 1, 2
 CALLBACK_WINDOW = timedelta(hours=2)
