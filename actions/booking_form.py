@@ -107,7 +107,8 @@ def offer_times(dispatcher: CollectingDispatcher, tracker: Tracker, question: st
         dispatcher.utter_message(text="最近十个工作日都约满了。我帮您转人工，看看别的办法，好吗？")
         return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("pending_offer", "human")]
     labels = [slot_label(value, today()) for value in times]
-    dispatcher.utter_message(text=f"{question}最近能约的有：{'；'.join(labels)}。您要哪个？")
+    dispatcher.utter_message(text=f"{question}最近能约的有：{'；'.join(labels)}。您要哪个？",
+                             json_message=listen_for("day"))
     return [SlotSet("offered_times", times)]
 
 
@@ -288,22 +289,42 @@ def free_times(tracker: Tracker, limit: int = 20) -> list[str]:
     return [f"{s['day']}|{s['half_day']}" for s in slots]
 
 
+DTMF_HINT = "也可以在电话上按数字，按完按井号键。"
+
+
+def listen_for(expect: str, digits: int | None = None) -> dict[str, Any]:
+    """Custom JSON telling the voice gateway what answer comes next: the recogniser's
+    vocabulary (yes_no, digits, mode, day) and, for numbers, keypad collection."""
+    hint: dict[str, Any] = {"expect": expect}
+    if digits:
+        hint["collect_digits"] = {"max": digits, "end": "#"}
+    return hint
+
+
+def ask(dispatcher: CollectingDispatcher, tracker: Tracker, text: str, hint: dict[str, Any] | None) -> None:
+    if hint and hint.get("collect_digits") and channel_of(tracker) == "phone":
+        text += DTMF_HINT
+    dispatcher.utter_message(text=text, json_message=hint)
+
+
 class FixedQuestion(Action, ABC):
     """An ask action whose words never change; one subclass per entry of a table."""
 
     question = ""
+    hint: dict[str, Any] | None = None
 
     @abstractmethod
     def name(self) -> str: ...
 
     def run(self, dispatcher, tracker, domain):
-        dispatcher.utter_message(text=self.question)
+        ask(dispatcher, tracker, self.question, self.hint)
         return []
 
 
-def fixed_questions(table: dict[str, str]) -> list[type]:
+def fixed_questions(table: dict[str, str], hints: dict[str, dict[str, Any]] | None = None) -> list[type]:
     """Subclasses of FixedQuestion (rasa-sdk registers each) from {action name: words}."""
-    return [type(f"Ask_{action}", (FixedQuestion,), {"name": lambda self, a=action: a, "question": words})
+    return [type(f"Ask_{action}", (FixedQuestion,),
+                 {"name": lambda self, a=action: a, "question": words, "hint": (hints or {}).get(action)})
             for action, words in table.items()]
 
 
@@ -314,7 +335,10 @@ FIXED_QUESTIONS = {
     "action_ask_home_address": "请说一下上门的地址，哪个小区，几号楼几单元。",
     "action_ask_booking_consent": "我们会保存姓名和电话，只用来办这件事，办完按规定删除。您同意吗？",
 }
-FIXED_QUESTION_ACTIONS = fixed_questions(FIXED_QUESTIONS)
+FIXED_QUESTION_ACTIONS = fixed_questions(FIXED_QUESTIONS, {
+    "action_ask_needs_home_visit": listen_for("yes_no"),
+    "action_ask_booking_consent": listen_for("yes_no"),
+})
 
 
 class AskBookingMode(Action):
@@ -326,8 +350,8 @@ class AskBookingMode(Action):
         labels = [MODE_LABELS[mode] for mode in modes]
         explain = "帮办是工作人员陪您一起办，代办是我们替您去办。" if {"assisted", "proxy"} <= set(modes) else ""
         extra = "出门不方便的，还可以上门。" if "home_visit" in modes else ""
-        dispatcher.utter_message(text=f"{item.name}可以{spoken_list(labels, '或')}。{explain}{extra}"
-                                      f"您要哪一种？")
+        ask(dispatcher, tracker, f"{item.name}可以{spoken_list(labels, '或')}。{explain}{extra}您要哪一种？",
+            listen_for("mode"))
         return []
 
 
@@ -346,9 +370,10 @@ class AskPhoneNumber(Action):
     def run(self, dispatcher, tracker, domain):
         number = caller_number(tracker)
         if number and not tracker.get_slot("phone_declined"):
-            dispatcher.utter_message(text=f"联系电话就用您现在这个尾号{spoken_digits(number[-4:])}的号码吗？")
+            ask(dispatcher, tracker, f"联系电话就用您现在这个尾号{spoken_digits(number[-4:])}的号码吗？",
+                listen_for("yes_no"))
         else:
-            dispatcher.utter_message(text="请说一下联系的手机号码，一位一位地说就行。")
+            ask(dispatcher, tracker, "请说一下联系的手机号码，一位一位地说就行。", listen_for("digits", 11))
         return []
 
 

@@ -13,6 +13,7 @@ from actions.service_answers import answer_service, names_one_service
 from actions.turns import (
     bot_messages,
     consecutive_fallbacks,
+    consecutive_intents,
     latest_intent,
     previous_bot_turn,
     slot_set_in_previous_turn,
@@ -22,6 +23,8 @@ from actions.turns import (
 QUESTION_SLOTS = ("pending_offer", "service_candidates")
 FALLBACKS_BEFORE_HUMAN = 2   # then a person is offered
 FALLBACKS_BEFORE_HANDOFF = 3  # then the caller is passed to one without another question
+SILENCES_BEFORE_OFFER = 2     # a caller who says nothing twice is offered a person
+SILENCES_BEFORE_HANDOFF = 3   # the third time, a ticket: staff take the call or ring back
 
 
 class ActionRepeatLast(Action):
@@ -31,21 +34,56 @@ class ActionRepeatLast(Action):
         return "action_repeat_last"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        turn = previous_bot_turn(tracker)
-        messages = bot_messages(turn)
-        if not messages:
-            dispatcher.utter_message(response="utter_greet")
-            return []
-        for message in messages:
-            data = message.get("data") or {}
-            dispatcher.utter_message(
-                text=message.get("text"),
-                buttons=data.get("buttons") or [],
-                image=data.get("image"),
-                json_message=data.get("custom"),
-            )
-        return [SlotSet(slot, value) for slot in QUESTION_SLOTS
-                if (value := slot_set_in_previous_turn(tracker, slot)) is not None]
+        return repeat_previous_turn(dispatcher, tracker)
+
+
+def repeat_previous_turn(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
+    """Say the bot's previous turn again, word for word, keeping the question it asked open."""
+    messages = bot_messages(previous_bot_turn(tracker))
+    if not messages:
+        dispatcher.utter_message(response="utter_greet")
+        return []
+    for message in messages:
+        data = message.get("data") or {}
+        dispatcher.utter_message(
+            text=message.get("text"),
+            buttons=data.get("buttons") or [],
+            image=data.get("image"),
+            json_message=data.get("custom"),
+        )
+    return [SlotSet(slot, value) for slot in QUESTION_SLOTS
+            if (value := slot_set_in_previous_turn(tracker, slot)) is not None]
+
+
+class ActionSilence(Action):
+    """The caller said nothing after a question (the voice gateway sends /silence).
+
+    Never a silent hang-up: first a gentle reprompt with the question again, then the
+    offer of a person, then a handoff ticket (a person now, or a callback window).
+    During a form the form stays active, so the next answer still fills its question.
+    """
+
+    def name(self) -> str:
+        return "action_silence"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        silences = consecutive_intents(tracker, "silence")
+        form = tracker.active_loop_name
+        if silences >= SILENCES_BEFORE_HANDOFF:
+            events = hand_off(dispatcher, tracker, reason="silence")
+            handoff = (dispatcher.messages[-1].get("custom") or {}).get("handoff") if dispatcher.messages else None
+            if not (handoff and handoff.get("transfer")):   # a callback is promised: end the call kindly
+                dispatcher.utter_message(response="utter_goodbye")
+            return events
+        if form:   # the form asks its question again itself and keeps the answers so far
+            dispatcher.utter_message(response="utter_press_zero_for_human" if silences >= SILENCES_BEFORE_OFFER
+                                     else "utter_are_you_there")
+            return [FollowupAction(form)]
+        if silences >= SILENCES_BEFORE_OFFER:
+            dispatcher.utter_message(response="utter_offer_human_after_silence")
+            return [SlotSet("pending_offer", "human")]
+        dispatcher.utter_message(response="utter_are_you_there")
+        return repeat_previous_turn(dispatcher, tracker)
 
 
 class ActionFallback(Action):

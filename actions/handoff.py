@@ -15,6 +15,7 @@ from actions.booking_form import channel_of
 from actions.dates import arabic_numerals, spoken_day
 from actions.settings import today
 from actions.turns import caller_number, latest_intent
+from voice.messages import READABLE
 
 MAX_TURNS, MAX_TEXT = 500, 2000
 HANDOFF_SLOTS = ("service", "booking_mode", "booking_slot", "person_name", "lookup_reference")
@@ -28,9 +29,14 @@ def transcript(tracker: Tracker) -> list[dict[str, Any]]:
     turns = []
     for event in tracker.events:
         if event.get("event") in ("user", "bot") and event.get("text"):
+            text = event["text"]
+            if event["event"] == "user" and text.startswith("/"):
+                text = READABLE.get(text.split("{")[0], text)
+                if text is None:
+                    continue
             at = event.get("timestamp")
             turns.append({"speaker": "caller" if event["event"] == "user" else "bot",
-                          "text": event["text"][:MAX_TEXT],
+                          "text": text[:MAX_TEXT],
                           "at": datetime.fromtimestamp(at).isoformat(timespec="seconds") if at else None})
     return turns[-MAX_TURNS:]
 

@@ -19,6 +19,7 @@ from actions.booking_form import (
     bookable_time,
     chosen_time,
     fixed_questions,
+    listen_for,
     offer_times,
     slot_label,
 )
@@ -89,6 +90,9 @@ class ValidateLookupForm(QuestionFormValidation):
 LOOKUP_QUESTION_ACTIONS = fixed_questions({
     "action_ask_lookup_reference": "请说一下八位的预约号或申请编号，一位一位地说。",
     "action_ask_lookup_phone_tail": "再说一下登记的手机号最后四位。",
+}, {
+    "action_ask_lookup_reference": listen_for("digits", 8),
+    "action_ask_lookup_phone_tail": listen_for("digits", 4),
 })
 
 

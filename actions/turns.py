@@ -43,17 +43,22 @@ def bot_messages(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [event for event in events if event.get("event") == "bot"]
 
 
-def consecutive_fallbacks(tracker: Tracker) -> int:
-    """How many user turns in a row, ending with the latest, the NLU could not place."""
+def consecutive_intents(tracker: Tracker, name: str) -> int:
+    """How many user turns in a row, ending with the latest, had intent `name`."""
     count = 0
     for event in reversed(list(tracker.events)):
         if event.get("event") != "user":
             continue
         intent = (event.get("parse_data") or {}).get("intent") or {}
-        if intent.get("name") != FALLBACK_INTENT:
+        if intent.get("name") != name:
             break
         count += 1
     return count
+
+
+def consecutive_fallbacks(tracker: Tracker) -> int:
+    """How many user turns in a row, ending with the latest, the NLU could not place."""
+    return consecutive_intents(tracker, FALLBACK_INTENT)
 
 
 def latest_intent(tracker: Tracker) -> str | None:

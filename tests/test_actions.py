@@ -8,6 +8,7 @@ from actions.conversation import (
     ActionFallback,
     ActionRepeatLast,
     ActionReplyYesNo,
+    ActionSilence,
     ActionWelcome,
 )
 from actions.service_answers import (
@@ -188,3 +189,25 @@ def test_every_domain_action_is_served_by_the_action_server_and_vice_versa():
     executor.register_package("actions")
     domain = yaml.safe_load((ROOT / "assistant" / "domain" / "actions.yml").read_text(encoding="utf-8"))
     assert set(executor.actions) == set(domain["actions"])
+
+
+def test_first_silence_is_a_gentle_reprompt_with_the_question_again():
+    events = [user("/greet", "greet"), bot("您想办什么事？"), slot("pending_offer", "booking"),
+              user("/silence", "silence")]
+    messages, slots = run(ActionSilence(), *events)
+    assert messages[0]["response"] == "utter_are_you_there" and texts(messages)[1:] == ["您想办什么事？"]
+    assert slots == {"pending_offer": "booking"}
+
+
+def test_second_silence_offers_a_person():
+    events = [user("/greet", "greet"), bot("您想办什么事？"), user("/silence", "silence"), bot("您还在吗？"),
+              user("/silence", "silence")]
+    messages, slots = run(ActionSilence(), *events)
+    assert messages[0]["response"] == "utter_offer_human_after_silence" and slots == {"pending_offer": "human"}
+
+
+def test_silence_during_a_form_keeps_the_form_and_lets_it_ask_again():
+    dispatcher = CollectingDispatcher()
+    events = ActionSilence().run(dispatcher, tracker(user("/silence", "silence"), active_loop="booking_form"), {})
+    assert dispatcher.messages[0]["response"] == "utter_are_you_there"
+    assert events == [{"event": "followup", "name": "booking_form", "timestamp": None}]

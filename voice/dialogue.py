@@ -2,7 +2,7 @@
 
 `sender` is the call's id (CallSid), metadata carries the caller number and the channel.
 Custom JSON from the actions controls the call: `handoff` (ticket, transfer or callback),
-`hangup`, `collect_digits`. When Rasa does not answer in time, the turn is an apology
+`hangup`, `collect_digits` (keypad), `expect` (what kind of answer comes next). When Rasa does not answer in time, the turn is an apology
 and a callback offer, never silence.
 """
 from __future__ import annotations
@@ -26,6 +26,7 @@ class BotTurn:
     handoff: dict | None = None
     hangup: bool = False
     collect_digits: dict | None = None
+    expect: str | None = None     # what the bot asked for: yes_no | digits | mode | day (recogniser vocabulary)
     failed: bool = False          # Rasa did not answer: the gateway offers a callback itself
 
 
@@ -39,6 +40,7 @@ def bot_turn(replies: list[dict]) -> BotTurn:
             turn.handoff = custom.get("handoff") or turn.handoff
             turn.hangup = turn.hangup or bool(custom.get("hangup"))
             turn.collect_digits = custom.get("collect_digits") or turn.collect_digits
+            turn.expect = custom.get("expect") or turn.expect
     return turn
 
 

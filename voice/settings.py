@@ -14,3 +14,12 @@ def stream_url() -> str:
     """wss:// URL of the media stream, derived from the public URL."""
     scheme, _, rest = PUBLIC_URL.partition("://")
     return f"{'wss' if scheme == 'https' else 'ws'}://{rest}/twilio/stream"
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
+# Where a live call goes in business hours: a staff phone number or SIP address (<Dial>).
+# Twilio's REST API, or a Twilio-compatible provider's (e.g. a domestic carrier's gateway).
+TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "")
+STAFF_TRANSFER_TARGET = os.environ.get("STAFF_TRANSFER_TARGET", "")
+PROXY_SERVICE_URL = os.environ.get("PROXY_SERVICE_URL", "http://127.0.0.1:8000").rstrip("/")
+SERVICE_TOKEN = os.environ.get("SERVICE_TOKEN", "dev-service-token")
+PROXY_SERVICE_TIMEOUT = float(os.environ.get("PROXY_SERVICE_TIMEOUT", "8"))
+MAX_CALLS = int(os.environ.get("VOICE_MAX_CALLS", "32"))   # beyond this a call hears "busy, call back"

@@ -1,5 +1,6 @@
-"""Pre-render every fixed sentence the line speaks: domain responses, fixed questions and
-the catalogue's answers (`make tts-warm`). Dynamic parts (names, times) are not fixed."""
+"""Pre-render every fixed sentence the line speaks: domain responses, fixed questions, the
+catalogue's answers and the gateway's own words (`make tts-warm`). Dynamic parts (names,
+times) are not fixed."""
 from __future__ import annotations
 
 import asyncio
@@ -12,13 +13,16 @@ from voice.tts import ROOT, SpeechChain, split_sentences
 
 
 def fixed_texts() -> list[str]:
-    from actions.booking_form import FIXED_QUESTIONS
+    from actions.booking_form import DTMF_HINT, FIXED_QUESTIONS
     from actions.lookup_form import LOOKUP_QUESTION_ACTIONS
+    from voice import call, dialogue
 
     responses = yaml.safe_load((ROOT / "assistant" / "domain" / "responses.yml").read_text(encoding="utf-8"))
     texts = [variant["text"] for variants in responses["responses"].values() for variant in variants]
     texts += list(FIXED_QUESTIONS.values()) + [action.question for action in LOOKUP_QUESTION_ACTIONS]
     texts += [item.answer for item in load_catalogue().items]
+    texts += [DTMF_HINT, dialogue.APOLOGY, call.CALLBACK_FILED, call.CALLBACK_FAILED, call.CALLBACK_DECLINED,
+              call.TRANSFER_FAILED, call.BUSY, call.BUSY_WITH_CALLBACK]
     return list(dict.fromkeys(sentence for text in texts for sentence in split_sentences(text)))
 
 

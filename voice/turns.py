@@ -46,6 +46,15 @@ class TurnDetector:
         self._audio.clear()
         self.in_speech = False
 
+    @property
+    def silence_ms(self) -> int:
+        """How long the caller has been quiet inside the current turn."""
+        return self._silence_run
+
+    def utterance_so_far(self) -> bytes:
+        """The current turn's audio from its lead-in up to now (for streaming recognition)."""
+        return bytes(self._audio)
+
     def feed(self, pcm16k: bytes) -> list[tuple[str, bytes]]:
         """Events from this audio: ("speech_start", b""), ("end_of_turn", utterance),
         ("no_input", b""). Audio may arrive in any chunk size."""

