@@ -15,13 +15,14 @@ export UV_SYSTEM_CERTS ?= 1
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --locked
 
-.PHONY: help install catalogue train migrate run chat test bench tts-warm eval-nlu validate clean
+.PHONY: help install catalogue train fetch-models migrate run chat test bench tts-warm eval-nlu validate clean
 
 help:
-	@echo "make run       install, train, migrate, start Rasa (5005), actions (5055), API (8000)"
+	@echo "make run       install, train, migrate, start Rasa (5005), actions (5055), API (8000), voice (8080)"
 	@echo "make test      install, train if needed, run every test"
 	@echo "make chat      talk to the running assistant in this terminal"
-	@echo "make train     train the model if its inputs changed (models/)"
+	@echo "make train     train the model and the speech LM if their inputs changed (models/)"
+	@echo "make fetch-models  download and check the Vosk Chinese model (var/models/)"
 	@echo "make eval-nlu  evaluate intents on the held-out sets (reports/, README)"
 	@echo "make bench     latency, throughput and memory benchmarks (bench/results/)"
 	@echo "make tts-warm  pre-render every fixed sentence into the speech cache"
@@ -42,6 +43,11 @@ catalogue: install
 train: install
 	$(RUN) python -m catalogue.export --check
 	$(RUN) python -m tools.model
+	$(RUN) python -m voice.asr.domain_lm
+
+# The deployment speech model (Vosk, Chinese): size and SHA-256 checked before unpacking.
+fetch-models: install
+	$(RUN) python -m voice.asr.fetch
 
 migrate: install
 	$(RUN) python -m proxy_service.migrate
@@ -67,6 +73,7 @@ bench: train
 	@bash tools/ensure-postgres.sh
 	$(RUN) python -m bench.assistant_latency
 	$(RUN) python -m bench.api_throughput
+	$(RUN) python -m bench.voice_latency
 
 tts-warm: install
 	$(RUN) python -m voice.tts_warm

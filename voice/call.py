@@ -81,7 +81,8 @@ class CallSession:
         self.call_id: str | None = None
         self.caller: str | None = None
         self.log = CallLog()
-        self._resampler = soxr.ResampleStream(PHONE_RATE, ASR_RATE, 1, dtype="int16")
+        # float32: soxr's int16 stream is not repeatable from run to run
+        self._resampler = soxr.ResampleStream(PHONE_RATE, ASR_RATE, 1, dtype="float32")
         self._pending_marks: deque[str] = deque()
         self._reply_seq = 0
         self._speaking: asyncio.Task | None = None
@@ -138,7 +139,9 @@ class CallSession:
     # -- caller audio -------------------------------------------------------------------
 
     def _on_audio(self, mulaw: bytes) -> None:
-        pcm = self._resampler.resample_chunk(np.frombuffer(mulaw_to_pcm16(mulaw), dtype=np.int16)).tobytes()
+        samples = np.frombuffer(mulaw_to_pcm16(mulaw), dtype=np.int16).astype(np.float32) / 32768
+        upsampled = self._resampler.resample_chunk(samples)
+        pcm = (np.clip(upsampled, -1, 32767 / 32768) * 32768).astype(np.int16).tobytes()
         fed = False
         for kind, _audio in self.detector.feed(pcm):
             if kind == "speech_start":

