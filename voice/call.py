@@ -30,7 +30,7 @@ import numpy as np
 import soxr
 
 from voice import records
-from voice.asr import Recognizer, normalize_service_names
+from voice.asr import Recognizer
 from voice.audio import ASR_RATE, MAX_GAIN, PHONE_RATE, SAMPLE_WIDTH, TARGET_RMS, mulaw_to_pcm16, speech_to_phone
 from voice.dialogue import BotTurn, RasaBridge
 from voice.messages import GREET, HUMAN, READABLE, REPEAT, SILENCE
@@ -236,7 +236,7 @@ class CallSession:
             self._thinking = True
             try:
                 if utterance is not None:
-                    text = normalize_service_names(await utterance.finish())
+                    text = await utterance.finish()   # service names already repaired
                     log.info("caller turn recognised (%d chars)", len(text))
                     if not text:   # noise, or words the recogniser could not place: ask again
                         text, speaker = SILENCE, None

@@ -39,7 +39,7 @@ from voice.audio import MULAW_FRAME_BYTES, PHONE_RATE, pcm16_to_mulaw, resample
 
 SILENCE = b"\xff" * MULAW_FRAME_BYTES
 SETTLE_S = 1.0            # a caller answers about a second after the bot stops
-QUIET_FALLBACK_S = 4.0    # for gateways whose mark names do not say "last sentence"
+QUIET_FALLBACK_S = 15.0   # for gateways whose mark names do not say "last sentence"
 
 
 @dataclass

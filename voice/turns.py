@@ -19,6 +19,7 @@ END_SILENCE_MS = int(os.environ.get("VOICE_END_SILENCE_MS", "1200"))
 START_SPEECH_MS = int(os.environ.get("VOICE_START_SPEECH_MS", "160"))   # ignore clicks and coughs
 MAX_UTTERANCE_MS = int(os.environ.get("VOICE_MAX_UTTERANCE_MS", "20000"))
 NO_INPUT_MS = int(os.environ.get("VOICE_NO_INPUT_MS", "7000"))
+PRE_ROLL_MS = 300
 VAD_MODE = int(os.environ.get("VOICE_VAD_MODE", "2"))   # 0 lenient … 3 strict about what is speech
 
 
@@ -75,9 +76,10 @@ class TurnDetector:
             self._speech_run = self._speech_run + FRAME_MS if speech else 0
             if self._speech_run >= self.start_speech_ms:
                 self.in_speech, self._silence_run = True, 0
-                del self._audio[:-(self._speech_run // FRAME_MS) * FRAME_BYTES or None]
                 return ("speech_start", b"")
-            del self._audio[:-FRAME_BYTES * (self.start_speech_ms // FRAME_MS)]   # keep only a short lead-in
+            # keep a short lead-in: the speech run so far plus a pre-roll, because the
+            # detector notices a soft first syllable (我…) only after it has begun
+            del self._audio[:-FRAME_BYTES * ((self.start_speech_ms + PRE_ROLL_MS) // FRAME_MS)]
             self._waiting += FRAME_MS
             if self._waiting >= self.no_input_ms:
                 self._waiting = 0

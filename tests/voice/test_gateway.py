@@ -13,7 +13,7 @@ from twilio.request_validator import RequestValidator
 from actions.speech import spoken_digits
 from catalogue import load_catalogue
 from tests.test_booking_conversation import rows
-from tests.voice.conftest import TWILIO_TOKEN, place_call
+from tests.voice.conftest import TWILIO_TOKEN, place_call, said
 
 pytestmark = pytest.mark.rasa_server
 GREETING = "政务帮办热线"
@@ -47,7 +47,7 @@ def test_stream_handshake_without_a_valid_signature_is_refused(gateway, headers)
 
 
 def test_a_spoken_question_is_answered_from_the_catalogue(gateway, rasa):
-    call = place_call(gateway, rasa.url, [("say", "我的社保卡丢了，要怎么补办？")])
+    call = place_call(gateway, rasa.url, said("我的社保卡丢了，要怎么补办？"))
     greeting, answer = call["turns"]
     assert GREETING in " ".join(greeting["bot_texts"])
     assert "社保卡" in (answer["caller_transcript"] or ""), answer
@@ -57,11 +57,11 @@ def test_a_spoken_question_is_answered_from_the_catalogue(gateway, rasa):
 
 
 def test_asking_for_a_person_writes_the_ticket_with_what_was_said(gateway, rasa, api_database_url):
-    call = place_call(gateway, rasa.url, [("say", "我想问一下医保怎么报销"), ("say", "转人工")])
+    call = place_call(gateway, rasa.url, said("我想问一下医保怎么报销", "转人工"))
     [(_reference, reason, transcript)] = tickets_of(api_database_url, call["call_sid"])
     assert reason == "request_human"
-    said = caller_lines(transcript)
-    assert len(said) == 2 and "医保" in said[0] and "人工" in said[1], said
+    lines = caller_lines(transcript)
+    assert len(lines) == 2 and "医保" in lines[0] and "人工" in lines[1], lines
     last = " ".join(call["turns"][-1]["bot_texts"])
     assert "工作人员马上接听" in last or "回电话" in last, call["turns"]
 
@@ -77,17 +77,17 @@ def test_pressing_zero_reaches_a_person_and_star_repeats(gateway, rasa, api_data
 
 def test_silence_gets_a_gentle_reprompt_then_a_person_never_a_silent_hang_up(gateway, rasa, api_database_url):
     call = place_call(gateway, rasa.url, [("silence", "80")])
-    said = [text for turn in call["turns"] for text in turn["bot_texts"]]
-    reprompt = next(i for i, text in enumerate(said) if "您还在吗" in text)
-    offer = next(i for i, text in enumerate(said) if "按0号键" in text)
+    spoken = [text for turn in call["turns"] for text in turn["bot_texts"]]
+    reprompt = next(i for i, text in enumerate(spoken) if "您还在吗" in text)
+    offer = next(i for i, text in enumerate(spoken) if "按0号键" in text)
     assert reprompt < offer
     [(_reference, reason, _transcript)] = tickets_of(api_database_url, call["call_sid"])
     assert reason == "silence"
-    assert call["hung_up_by_bot"] and ("回电话" in said[-1] or "再见" in said[-1]), said[-3:]
+    assert call["hung_up_by_bot"] and ("回电话" in spoken[-1] or "再见" in spoken[-1]), spoken[-3:]
 
 
 def test_talking_over_the_bot_clears_its_audio_and_is_heard(gateway, rasa):
-    call = place_call(gateway, rasa.url, [("say", "转人工")], barge_in_ms=1500)
+    call = place_call(gateway, rasa.url, said("请帮我转人工"), barge_in_ms=1500)
     greeting, handoff = call["turns"]
     assert handoff["barge_in"] and call["clears"], "the gateway must send `clear` when the caller talks over it"
     assert "人工" in (handoff["caller_transcript"] or ""), handoff
@@ -95,7 +95,7 @@ def test_talking_over_the_bot_clears_its_audio_and_is_heard(gateway, rasa):
 
 
 def test_keyed_digits_answer_the_number_question(gateway, rasa):
-    call = place_call(gateway, rasa.url, [("say", "我想查一下办理进度"), ("dtmf", "87654321#")])
+    call = place_call(gateway, rasa.url, [*said("我想查一下办理进度"), ("dtmf", "87654321#")])
     asked, answered = call["turns"][1:]
     assert "预约号" in " ".join(asked["bot_texts"]) and "井号键" in " ".join(asked["bot_texts"])
     assert answered["caller_transcript"] == "87654321"
@@ -117,11 +117,10 @@ def test_status_callback_is_signed_and_records_the_end_of_the_call(gateway, api_
 def test_a_booking_made_by_voice_ends_in_the_database(gateway, rasa, api_database_url):
     from proxy_service.crypto import lookup_hash
 
-    call = place_call(gateway, rasa.url, [
-        ("say", "我要预约高龄津贴的代办"), ("say", "就约第一个吧"), ("say", "王秀英"), ("say", "没问题"),
-        ("say", "同意"), ("say", "没问题")], caller="+8613912340077")
-    said = [text for turn in call["turns"] for text in turn["bot_texts"]]
-    done = next((text for text in said if text.startswith("预约好了")), None)
+    call = place_call(gateway, rasa.url, said("我要预约高龄津贴的代办", "就约第一个吧", "王秀英", "没问题", "同意", "没问题"),
+                      caller="+8613912340077")
+    spoken = [text for turn in call["turns"] for text in turn["bot_texts"]]
+    done = next((text for text in spoken if text.startswith("预约好了")), None)
     assert done, [(t["caller_transcript"], t["bot_texts"]) for t in call["turns"]]
     [(reference, status, mode, service)] = rows(
         api_database_url, "SELECT b.reference, b.status, b.mode, b.service_code FROM bookings b "
@@ -161,7 +160,7 @@ def test_when_the_assistant_is_down_the_caller_gets_an_apology_and_a_callback(ap
     dead_rasa = f"http://127.0.0.1:{free_port()}"
     with running_gateway(TEST_VAR / "voice-no-rasa", dead_rasa, api_url, TOKEN, TWILIO_TOKEN,
                          extra_env={"RASA_TIMEOUT_SECONDS": "2"}) as url:
-        call = place_call(url, dead_rasa, [("say", "好的，麻烦给我回个电话")])
+        call = place_call(url, dead_rasa, said("好的，麻烦给我回个电话"))
     [(_reference, reason, transcript)] = tickets_of(api_database_url, call["call_sid"])
     assert reason == "timeout" and call["hung_up_by_bot"]
     turns = transcript if isinstance(transcript, list) else json.loads(transcript)

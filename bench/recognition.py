@@ -1,6 +1,6 @@
 """Load time, real-time factor and memory of the recognisers on this machine.
 
-    python -m voice.asr.measure [--vosk-model DIR] [--json FILE]
+    python -m bench.recognition [--vosk-model DIR] [--json FILE]
 
 Audio: the real Mandarin recordings in ../shared/audio through a μ-law 8 kHz telephone
 round trip (real-time factor = decoding time / audio duration, one thread). Vosk is
