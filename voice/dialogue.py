@@ -2,8 +2,8 @@
 
 `sender` is the call's id (CallSid), metadata carries the caller number and the channel.
 Custom JSON from the actions controls the call: `handoff` (ticket, transfer or callback),
-`hangup`, `collect_digits` (keypad), `expect` (what kind of answer comes next). When Rasa does not answer in time, the turn is an apology
-and a callback offer, never silence.
+`hangup`, `collect_digits` (keypad), `expect` (what kind of answer comes next). When Rasa
+does not answer in time, the turn is an apology and a callback offer, never silence.
 """
 from __future__ import annotations
 
