@@ -98,7 +98,6 @@ class CallSession:
         self._after_speech: BotTurn | None = None     # what to do once the last mark is echoed
         self._callback_offered = False
         self.ended = False
-        self.barge_ins = 0
         self.busy = busy    # the gateway is at capacity: a callback, not a conversation
 
     # -- wire ---------------------------------------------------------------------------
@@ -172,7 +171,6 @@ class CallSession:
         if self._pending_marks or self._busy(self._speaking):
             log.info("barge-in: the caller spoke over the bot")
             asyncio.get_running_loop().create_task(self._stop_speaking())
-            self.barge_ins += 1
         lead_in = self.detector.utterance_so_far()
         rms = audioop.rms(lead_in, SAMPLE_WIDTH) if lead_in else 0
         peak = audioop.max(lead_in, SAMPLE_WIDTH) if lead_in else 0

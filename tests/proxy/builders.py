@@ -11,6 +11,9 @@ from proxy_service.services.common import now
 from proxy_service.services.residents import ResidentInput
 from proxy_service.services.tickets import TicketRequest
 
+TOKEN = "test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
 
 def bookable_day(index: int = 0) -> date:
     return calendar.bookable_days(now().date())[index]

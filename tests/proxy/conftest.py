@@ -8,9 +8,14 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
+from fastapi.testclient import TestClient
+
+from proxy_service.api.app import create_app
 from proxy_service.db import engine_for, session_factory
 from proxy_service.migrate import upgrade
+from proxy_service.settings import Settings
 from proxy_service.uow import SqlUnitOfWork
+from tests.proxy.builders import TOKEN
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -51,3 +56,10 @@ def database_url(request, tmp_path_factory):
 def uow_factory(database_url):
     factory = session_factory(database_url)
     return lambda idempotency=None: SqlUnitOfWork(factory, idempotency)
+
+
+@pytest.fixture(scope="module")
+def client(uow_factory):
+    """The API in-process, on this module's database, with a small body limit."""
+    settings = Settings(service_token=TOKEN, max_body_bytes=64 * 1024)
+    return TestClient(create_app(settings, uow_factory), raise_server_exceptions=False)

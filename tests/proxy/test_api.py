@@ -4,21 +4,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from proxy_service.api.app import create_app
-from proxy_service.settings import Settings
-from tests.proxy.builders import bookable_day, random_phone
+from tests.proxy.builders import AUTH, TOKEN, bookable_day, random_phone
 
-TOKEN = "test-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture(scope="module")
-def client(uow_factory):
-    settings = Settings(service_token=TOKEN, max_body_bytes=64 * 1024)
-    return TestClient(create_app(settings, uow_factory), raise_server_exceptions=False)
 
 
 def booking_body(day_index: int = 0, **changes) -> dict:

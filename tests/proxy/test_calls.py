@@ -8,25 +8,16 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from proxy_service.api.app import create_app
 from proxy_service.crypto import decrypt, lookup_hash
 from proxy_service.services import calls
 from proxy_service.services.calls import CallReport
 from proxy_service.services.common import now
 from proxy_service.services.errors import InvalidRequest, NotFound
-from proxy_service.settings import Settings, get_settings
+from proxy_service.settings import get_settings
+from tests.proxy.builders import AUTH
 
-TOKEN = "test-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture(scope="module")
-def client(uow_factory):
-    settings = Settings(service_token=TOKEN, max_body_bytes=64 * 1024)
-    return TestClient(create_app(settings, uow_factory), raise_server_exceptions=False)
 
 
 def new_sid() -> str:
