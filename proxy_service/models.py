@@ -33,6 +33,8 @@ CALL_CHANNELS = ("phone", "kiosk")
 # Twilio's CallStatus values; kiosk sessions use the same words.
 CALL_STATUSES = ("initiated", "queued", "ringing", "in-progress", "completed", "busy", "no-answer", "failed", "canceled")
 TRANSFER_OUTCOMES = ("transferred", "not_configured", "failed")
+# Console roles: service staff, community workers (社区工作者), supervisors who also administer.
+ROLES = ("staff", "worker", "admin")
 
 
 def _in(column: str, values: tuple[str, ...]) -> CheckConstraint:
@@ -205,6 +207,56 @@ class Call(Base):
     transfer_detail = Column(String(500))
     created_at = Column(DateTime, nullable=False, index=True)
     updated_at = Column(DateTime, nullable=False)
+
+
+class TicketNote(Base):
+    """A staff note on a ticket (free text: kept apart from the audit trail, which holds no personal data)."""
+
+    __tablename__ = "ticket_notes"
+    id = Column(Integer, primary_key=True)
+    ticket_id = Column(Integer, ForeignKey("handoff_tickets.id"), nullable=False, index=True)
+    author = Column(String(64), nullable=False)
+    body = Column(Text, nullable=False)
+    created_at = Column(DateTime, nullable=False)
+
+
+class StaffUser(Base):
+    """An account of the web console. Community workers belong to one community."""
+
+    __tablename__ = "staff_users"
+    __table_args__ = (_in("role", ROLES),
+                      CheckConstraint("role <> 'worker' OR community IS NOT NULL", name="ck_worker_has_community"))
+    id = Column(Integer, primary_key=True)
+    username = Column(String(64), nullable=False, unique=True)
+    display_name = Column(String(64), nullable=False)
+    role = Column(String(16), nullable=False)
+    community = Column(String(64))
+    password_hash = Column(String(256), nullable=False)
+    active = Column(Boolean, nullable=False, default=True)
+    created_at = Column(DateTime, nullable=False)
+    last_login_at = Column(DateTime)
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie carries a random token; only its SHA-256 is stored."""
+
+    __tablename__ = "web_sessions"
+    token_hash = Column(String(64), primary_key=True)
+    user_id = Column(Integer, ForeignKey("staff_users.id"), nullable=False, index=True)
+    csrf_token = Column(String(64), nullable=False)
+    created_at = Column(DateTime, nullable=False)
+    last_seen_at = Column(DateTime, nullable=False)
+    user = relationship(StaffUser)
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per account name and per client address, for the lock-out."""
+
+    __tablename__ = "login_throttle"
+    key = Column(String(160), primary_key=True)       # "user:<name>" or "ip:<address>"
+    failures = Column(Integer, nullable=False)
+    window_started_at = Column(DateTime, nullable=False)
+    locked_until = Column(DateTime)
 
 
 class AuditEvent(Base):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Generic, Iterable, TypeVar
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -212,3 +212,48 @@ class IdempotencyRepository(SqlRepository[m.IdempotencyRecord]):
 
     def get(self, key: str) -> m.IdempotencyRecord | None:  # type: ignore[override]
         return self.session.get(m.IdempotencyRecord, key)
+
+
+class NoteRepository(SqlRepository[m.TicketNote]):
+    model = m.TicketNote
+
+    def for_ticket(self, ticket_id: int) -> list[m.TicketNote]:
+        query = select(m.TicketNote).filter_by(ticket_id=ticket_id).order_by(m.TicketNote.id)
+        return list(self.session.execute(query).scalars())
+
+
+class UserRepository(SqlRepository[m.StaffUser]):
+    model = m.StaffUser
+
+    def by_username(self, username: str) -> m.StaffUser | None:
+        return self._one(username=username)
+
+    def list(self) -> list[m.StaffUser]:
+        query = select(m.StaffUser).order_by(m.StaffUser.role, m.StaffUser.username)
+        return list(self.session.execute(query).scalars())
+
+    def count(self) -> int:
+        return int(self.session.execute(select(func.count()).select_from(m.StaffUser)).scalar_one())
+
+
+class WebSessionRepository(SqlRepository[m.WebSession]):
+    model = m.WebSession
+
+    def get(self, token_hash: str) -> m.WebSession | None:  # type: ignore[override]
+        return self.session.get(m.WebSession, token_hash)
+
+    def delete_for_user(self, user_id: int) -> None:
+        self.session.execute(delete(m.WebSession).where(m.WebSession.user_id == user_id))
+
+    def delete(self, record: m.WebSession) -> None:
+        self.session.delete(record)
+
+
+class ThrottleRepository(SqlRepository[m.LoginThrottle]):
+    model = m.LoginThrottle
+
+    def get(self, key: str) -> m.LoginThrottle | None:  # type: ignore[override]
+        return self.session.get(m.LoginThrottle, key)
+
+    def clear(self, key: str) -> None:
+        self.session.execute(delete(m.LoginThrottle).where(m.LoginThrottle.key == key))

@@ -45,6 +45,16 @@ class Settings:
     # Days personal data and transcripts are kept after a case closes.
     retention_days: int = field(default_factory=lambda: int(_env("RETENTION_DAYS", "180")))
     max_body_bytes: int = field(default_factory=lambda: int(_env("API_MAX_BODY_BYTES", str(256 * 1024))))
+    # Web console: sign-in lock-out, session lifetimes, uploads of signed authorisations.
+    login_max_failures: int = field(default_factory=lambda: int(_env("LOGIN_MAX_FAILURES", "5")))
+    login_max_failures_per_client: int = field(default_factory=lambda: int(_env("LOGIN_MAX_FAILURES_PER_CLIENT", "20")))
+    login_lock_minutes: int = field(default_factory=lambda: int(_env("LOGIN_LOCK_MINUTES", "15")))
+    session_idle_minutes: int = field(default_factory=lambda: int(_env("SESSION_IDLE_MINUTES", "30")))
+    session_max_hours: int = field(default_factory=lambda: int(_env("SESSION_MAX_HOURS", "12")))
+    # Send cookies with the Secure flag even over plain HTTP (behind a TLS-terminating proxy).
+    secure_cookies: bool = field(default_factory=lambda: _env("SECURE_COOKIES", "false").lower() == "true")
+    upload_dir: Path = field(default_factory=lambda: Path(_env("UPLOAD_DIR", str(ROOT / "var" / "uploads"))))
+    upload_max_bytes: int = field(default_factory=lambda: int(_env("UPLOAD_MAX_BYTES", str(5 * 1024 * 1024))))
     twilio_account_sid: str = field(default_factory=lambda: _env("TWILIO_ACCOUNT_SID", ""))
     twilio_auth_token: str = field(default_factory=lambda: _env("TWILIO_AUTH_TOKEN", ""))
     sms_from: str = field(default_factory=lambda: _env("SMS_FROM_NUMBER", ""))

@@ -36,6 +36,10 @@ class SqlUnitOfWork:
         self.audit = r.AuditRepository(s)
         self.outbox = r.OutboxRepository(s)
         self.idempotency_records = r.IdempotencyRepository(s)
+        self.notes = r.NoteRepository(s)
+        self.users = r.UserRepository(s)
+        self.web_sessions = r.WebSessionRepository(s)
+        self.login_throttle = r.ThrottleRepository(s)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Install the Debian packages the project needs (speech: espeak-ng), if they are missing.
+# Install the Debian packages the project needs (speech: espeak-ng; the console's browser tests:
+# Chromium, driven by Playwright — never a downloaded browser — and a Chinese font for it), if
+# they are missing.
 # Needs root and apt-get; otherwise says what to install and fails.
 set -u
-packages=(espeak-ng)
+packages=(espeak-ng chromium chromium-driver fonts-wqy-microhei)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -1,4 +1,5 @@
-"""The JSON API: thin routes over the service functions.
+"""The JSON API: thin routes over the service functions (the web console's pages are added
+by proxy_service.web; both share the service layer).
 
 Every route needs the service token. Every write accepts an `Idempotency-Key` header: a
 retried request (Rasa retries actions, people double-submit) gets the first response
@@ -16,6 +17,7 @@ from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from proxy_service.api import schemas as s
 from proxy_service.services import applications, bookings, calendar, calls, tickets
@@ -24,6 +26,7 @@ from proxy_service.services.errors import Conflict, ServiceError, Unauthorized
 from proxy_service.services.residents import ResidentInput
 from proxy_service.settings import Settings, get_settings
 from proxy_service.uow import SqlUnitOfWork
+from proxy_service.web.app import console_error, error_page, install_console, is_console
 
 log = logging.getLogger(__name__)
 MAX_KEY_LENGTH = 128
@@ -38,29 +41,55 @@ def create_app(settings: Settings | None = None, uow_factory: Callable[..., SqlU
     make_uow = uow_factory or (lambda idempotency=None: SqlUnitOfWork(idempotency=idempotency))
     app = FastAPI(title="政务帮办热线 proxy_service API", version="1.0",
                   description="Bookings, proxy applications, handoff tickets and calls of the helpline.")
+    app.state.settings, app.state.make_uow = settings, make_uow
+    install_console(app)
+    # Form posts with an upload may be larger than API bodies: room for a file twice the
+    # limit, so a too-big file is refused by the form itself, with the other answers kept.
+    upload_body_limit = 2 * settings.upload_max_bytes + 1024 * 1024
+
+    def too_large(request: Request, limit: int):
+        if is_console(request):
+            return error_page(request, 413, "内容太大",
+                              f"提交的内容超过了{limit // (1024 * 1024) or 1} MB。请返回上一页，换一个小一点的文件再提交。")
+        return error(413, "too_large", "请求内容太大。", f"request body over {limit} bytes.")
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
+        multipart = request.headers.get("content-type", "").startswith("multipart/form-data")
+        limit = upload_body_limit if multipart and is_console(request) else settings.max_body_bytes
         length = request.headers.get("content-length")
-        if length and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            return error(413, "too_large", "请求内容太大。", f"request body over {settings.max_body_bytes} bytes.")
+        if length and (not length.isdigit() or int(length) > limit):
+            return too_large(request, limit)
         body = await request.body()
-        if len(body) > settings.max_body_bytes:
-            return error(413, "too_large", "请求内容太大。", f"request body over {settings.max_body_bytes} bytes.")
+        if len(body) > limit:
+            return too_large(request, limit)
         return await call_next(request)
 
     @app.exception_handler(ServiceError)
-    async def service_error(_request: Request, exc: ServiceError):
+    async def service_error(request: Request, exc: ServiceError):
+        if is_console(request):
+            return console_error(request, exc)
         return JSONResponse(exc.as_dict(), status_code=exc.status)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if is_console(request):
+            title = {404: "没有这个页面", 405: "不能这样打开这个页面"}.get(exc.status_code, "出错了")
+            return error_page(request, exc.status_code, title, "请从菜单重新进入。")
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
     @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, exc: RequestValidationError):
+    async def invalid(request: Request, exc: RequestValidationError):
+        if is_console(request):
+            return error_page(request, 422, "填写有误", "提交的内容不完整或格式不对。请返回上一页检查后再提交。")
         fields = [{"field": ".".join(str(p) for p in e["loc"][1:]), "problem": e["msg"]} for e in exc.errors()]
         return error(422, "invalid", "请求内容有误，请检查这些字段。", "invalid request: see fields.", fields=fields)
 
     @app.exception_handler(Exception)
-    async def crash(_request: Request, exc: Exception):
+    async def crash(request: Request, exc: Exception):
         log.exception("unhandled error: %s", type(exc).__name__)
+        if is_console(request):
+            return error_page(request, 500, "系统出错了", "系统出错了，刚才的操作没有保存。请稍后再试。")
         return error(500, "internal", "系统出错了，请稍后再试。", "internal error; nothing was changed.")
 
     def authorised(authorization: str = Header(None)) -> None:

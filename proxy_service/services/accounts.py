@@ -1,0 +1,228 @@
+"""Console accounts: argon2 passwords, sign-in with lock-out, server-side sessions.
+
+A session cookie holds 32 random bytes; the database keeps only their SHA-256, so a copy of
+the database cannot be used to sign in. Failed sign-ins are counted per account name and per
+client address; past the limit both are locked for a while, even for the right password.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from proxy_service import models as m
+from proxy_service.services.common import audit, now
+from proxy_service.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
+from proxy_service.settings import get_settings
+
+ROLE_LABELS = {"staff": "窗口/热线工作人员", "worker": "社区工作者", "admin": "主管/管理员"}
+MIN_PASSWORD_LENGTH = 10
+USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+# A hash to verify against when the account does not exist, so both cases take as long.
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+class LoginLocked(ServiceError):
+    status, code = 429, "locked"
+
+
+class LoginFailed(ServiceError):
+    status, code = 401, "login_failed"
+
+
+@dataclass(frozen=True)
+class Account:
+    """What a request needs to know about who is signed in (no password hash)."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    community: str | None
+
+    @property
+    def role_label(self) -> str:
+        return ROLE_LABELS[self.role]
+
+
+def _account(user: m.StaffUser) -> Account:
+    return Account(user.id, user.username, user.display_name, user.role, user.community)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _check_password(password: str) -> None:
+    if len(password or "") < MIN_PASSWORD_LENGTH or len(password) > 128:
+        raise InvalidRequest(f"密码至少{MIN_PASSWORD_LENGTH}位，最多128位。",
+                             f"password must be {MIN_PASSWORD_LENGTH}-128 characters.", field="password")
+
+
+def create_user(uow, *, username: str, display_name: str, role: str, password: str,
+                community: str | None = None, actor: str) -> Account:
+    username = (username or "").strip().lower()
+    display_name = (display_name or "").strip()
+    community = (community or "").strip() or None
+    if not (2 <= len(username) <= 64) or set(username) - USERNAME_CHARS:
+        raise InvalidRequest("用户名用2到64个小写字母、数字或 . _ -。",
+                             "username: 2-64 of a-z 0-9 . _ -", field="username")
+    if not display_name or len(display_name) > 64:
+        raise InvalidRequest("请填写姓名（不超过64个字）。", "display_name is required (at most 64).",
+                             field="display_name")
+    if role not in ROLE_LABELS:
+        raise InvalidRequest("请选择角色。", f"role must be one of {', '.join(ROLE_LABELS)}.", field="role")
+    if role == "worker" and not community:
+        raise InvalidRequest("社区工作者要填写所属社区。", "a community worker needs a community.", field="community")
+    if community and len(community) > 64:
+        raise InvalidRequest("社区名称不超过64个字。", "community: at most 64 characters.", field="community")
+    _check_password(password)
+    with uow:
+        if uow.users.by_username(username) is not None:
+            raise Conflict("这个用户名已经有人用了。", "username taken.", field="username")
+        user = uow.users.add(m.StaffUser(username=username, display_name=display_name, role=role,
+                                         community=community if role == "worker" else None,
+                                         password_hash=_hasher.hash(password), active=True, created_at=now()))
+        audit(uow, actor=actor, entity=user, action="create", to_state="active", details={"role": role})
+        uow.commit()
+        return _account(user)
+
+
+def list_users(uow) -> list[dict]:
+    with uow:
+        return [{"id": u.id, "username": u.username, "display_name": u.display_name, "role": u.role,
+                 "role_label": ROLE_LABELS[u.role], "community": u.community, "active": u.active,
+                 "locked": _locked(uow, f"user:{u.username}", now()),
+                 "last_login_at": u.last_login_at} for u in uow.users.list()]
+
+
+def set_active(uow, user_id: int, active: bool, *, actor: str) -> None:
+    """Deactivating also signs the account out everywhere."""
+    with uow:
+        user = uow.users.get(user_id)
+        if user is None:
+            raise NotFound("没有这个账号。", f"no user {user_id}.")
+        if user.username == actor and not active:
+            raise Conflict("不能停用自己的账号。", "cannot deactivate yourself.")
+        before = "active" if user.active else "inactive"
+        user.active = active
+        if not active:
+            uow.web_sessions.delete_for_user(user.id)
+        audit(uow, actor=actor, entity=user, action="activate" if active else "deactivate", from_state=before,
+              to_state="active" if active else "inactive")
+        uow.commit()
+
+
+def reset_password(uow, user_id: int, password: str, *, actor: str) -> None:
+    """A new password from an administrator: unlocks the account and ends its sessions."""
+    _check_password(password)
+    with uow:
+        user = uow.users.get(user_id)
+        if user is None:
+            raise NotFound("没有这个账号。", f"no user {user_id}.")
+        user.password_hash = _hasher.hash(password)
+        uow.web_sessions.delete_for_user(user.id)
+        uow.login_throttle.clear(f"user:{user.username}")
+        audit(uow, actor=actor, entity=user, action="reset_password")
+        uow.commit()
+
+
+# ---- sign-in -------------------------------------------------------------------------
+def _locked(uow, key: str, stamp: datetime) -> bool:
+    row = uow.login_throttle.get(key)
+    return bool(row and row.locked_until and row.locked_until > stamp)
+
+
+def _count_failure(uow, key: str, limit: int, stamp: datetime) -> None:
+    settings = get_settings()
+    window = timedelta(minutes=settings.login_lock_minutes)
+    row = uow.login_throttle.get(key)
+    if row is None or stamp - row.window_started_at > window:
+        if row is not None:
+            uow.login_throttle.clear(key)
+            uow.session.flush()
+        row = uow.login_throttle.add(m.LoginThrottle(key=key, failures=0, window_started_at=stamp))
+    row.failures += 1
+    if row.failures >= limit:
+        row.locked_until = stamp + window
+
+
+def sign_in(uow, username: str, password: str, client: str) -> tuple[Account, str]:
+    """Check the password; return the account and a new session token (for the cookie)."""
+    settings = get_settings()
+    username = (username or "").strip().lower()[:64]
+    keys = {f"user:{username}": settings.login_max_failures, f"ip:{client}": settings.login_max_failures_per_client}
+    stamp = now()
+    locked_message = (f"登录失败次数太多，账号暂时锁定。请{settings.login_lock_minutes}分钟后再试，或请管理员重置密码。",
+                      "too many failed sign-ins; locked for a while.")
+    with uow:
+        if any(_locked(uow, key, stamp) for key in keys):
+            raise LoginLocked(*locked_message)
+        user = uow.users.by_username(username)
+        try:
+            _hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
+            good = user is not None and user.active
+        except (VerificationError, InvalidHashError):
+            good = False
+        if not good:
+            for key, limit in keys.items():
+                _count_failure(uow, key, limit, stamp)
+            uow.commit()
+            if any(_locked(uow, key, stamp) for key in keys):
+                raise LoginLocked(*locked_message)
+            raise LoginFailed("用户名或密码不对。", "wrong username or password.")
+        uow.login_throttle.clear(f"user:{username}")
+        if _hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = _hasher.hash(password)
+        token = secrets.token_urlsafe(32)
+        uow.web_sessions.add(m.WebSession(token_hash=token_hash(token), user_id=user.id,
+                                          csrf_token=secrets.token_urlsafe(32), created_at=stamp,
+                                          last_seen_at=stamp))
+        user.last_login_at = stamp
+        audit(uow, actor=user.username, entity=user, action="sign_in")
+        uow.commit()
+        return _account(user), token
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    account: Account
+    csrf_token: str
+
+
+def current_session(uow, token: str | None) -> SignedIn | None:
+    """The account behind a session cookie, if the session is still alive (idle and absolute limits)."""
+    if not token or len(token) > 100:
+        return None
+    settings = get_settings()
+    stamp = now()
+    with uow:
+        session = uow.web_sessions.get(token_hash(token))
+        if session is None:
+            return None
+        expired = (stamp - session.last_seen_at > timedelta(minutes=settings.session_idle_minutes)
+                   or stamp - session.created_at > timedelta(hours=settings.session_max_hours))
+        if expired or not session.user.active:
+            uow.web_sessions.delete(session)
+            uow.commit()
+            return None
+        if stamp - session.last_seen_at > timedelta(minutes=1):
+            session.last_seen_at = stamp
+            uow.commit()
+        return SignedIn(_account(session.user), session.csrf_token)
+
+
+def sign_out(uow, token: str | None) -> None:
+    if not token:
+        return
+    with uow:
+        session = uow.web_sessions.get(token_hash(token))
+        if session is not None:
+            audit(uow, actor=session.user.username, entity=session.user, action="sign_out")
+            uow.web_sessions.delete(session)
+            uow.commit()

@@ -1,0 +1,4 @@
+"""Console pages: applications."""
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)

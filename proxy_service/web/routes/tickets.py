@@ -1,0 +1,4 @@
+"""Console pages: tickets."""
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)
