@@ -60,3 +60,12 @@ def mask_phone(phone: str | None) -> str:
         return "*" * len(digits)
     return f"{digits[:3]}****{digits[-4:]}"
 
+
+def mask_name(name: str | None) -> str:
+    """'王秀英' → '王*英', '李明' → '李*', '欧阳娜娜' → '欧**娜': enough to tell bookings apart."""
+    name = (name or "").strip()
+    if len(name) <= 1:
+        return "*" * len(name)
+    if len(name) == 2:
+        return f"{name[0]}*"
+    return f"{name[0]}{'*' * (len(name) - 2)}{name[-1]}"

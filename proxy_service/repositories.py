@@ -68,6 +68,12 @@ class SlotRepository(SqlRepository[m.TimeSlot]):
                  .order_by(m.TimeSlot.day, m.TimeSlot.half_day))
         return list(self.session.execute(query).scalars())
 
+    def on_day(self, day: date, place_id: int | None = None) -> list[m.TimeSlot]:
+        query = select(m.TimeSlot).where(m.TimeSlot.day == day)
+        if place_id is not None:
+            query = query.where(m.TimeSlot.place_id == place_id)
+        return list(self.session.execute(query.order_by(m.TimeSlot.place_id, m.TimeSlot.half_day)).scalars())
+
     def reserve(self, slot_id: int) -> bool:
         """Take one place in the slot if any is left: one atomic conditional UPDATE, so
         racing requests can never push `booked` past `capacity` on either database."""
@@ -94,6 +100,12 @@ class BookingRepository(SqlRepository[m.Booking]):
     def by_reference(self, reference: str) -> m.Booking | None:
         return self._one(reference=reference)
 
+    def in_slots(self, slot_ids: Iterable[int]) -> list[m.Booking]:
+        """Bookings of these slots, oldest first (every status: a cancelled one is still shown)."""
+        query = (select(m.Booking).where(m.Booking.slot_id.in_(list(slot_ids)))
+                 .order_by(m.Booking.slot_id, m.Booking.created_at, m.Booking.id))
+        return list(self.session.execute(query).scalars())
+
 
 class ApplicationRepository(SqlRepository[m.ProxyApplication]):
     model = m.ProxyApplication
@@ -110,6 +122,23 @@ class ApplicationRepository(SqlRepository[m.ProxyApplication]):
             query = query.where(m.ProxyApplication.status == status)
         query = query.order_by(m.ProxyApplication.created_at.desc()).limit(limit).offset(offset)
         return list(self.session.execute(query).scalars())
+
+    def newest_first(self, statuses: Iterable[str] | None = None, community: str | None = None,
+                     limit: int = 200) -> list[m.ProxyApplication]:
+        """Applications in any of `statuses` (all when None), newest first."""
+        query = select(m.ProxyApplication)
+        if statuses is not None:
+            query = query.where(m.ProxyApplication.status.in_(list(statuses)))
+        if community is not None:
+            query = query.where(m.ProxyApplication.community == community)
+        query = query.order_by(m.ProxyApplication.created_at.desc(), m.ProxyApplication.id.desc()).limit(limit)
+        return list(self.session.execute(query).scalars())
+
+    def count_by_status(self, community: str | None = None) -> dict[str, int]:
+        query = select(m.ProxyApplication.status, func.count()).group_by(m.ProxyApplication.status)
+        if community is not None:
+            query = query.where(m.ProxyApplication.community == community)
+        return {status: int(n) for status, n in self.session.execute(query)}
 
 
 class QueueRepository(SqlRepository[m.StaffQueue]):
@@ -130,6 +159,11 @@ class QueueRepository(SqlRepository[m.StaffQueue]):
 
 class TicketRepository(SqlRepository[m.HandoffTicket]):
     model = m.HandoffTicket
+
+    def get_for_update(self, ticket_id: int) -> m.HandoffTicket | None:
+        """The ticket, locked until commit: two staff claiming at once take turns (PostgreSQL)."""
+        query = select(m.HandoffTicket).filter_by(id=ticket_id).with_for_update()
+        return self.session.execute(query).scalar_one_or_none()
 
     def by_reference(self, reference: str) -> m.HandoffTicket | None:
         return self._one(reference=reference)
@@ -216,6 +250,9 @@ class IdempotencyRepository(SqlRepository[m.IdempotencyRecord]):
 
 class NoteRepository(SqlRepository[m.TicketNote]):
     model = m.TicketNote
+
+    def delete_for_ticket(self, ticket_id: int) -> None:
+        self.session.execute(delete(m.TicketNote).where(m.TicketNote.ticket_id == ticket_id))
 
     def for_ticket(self, ticket_id: int) -> list[m.TicketNote]:
         query = select(m.TicketNote).filter_by(ticket_id=ticket_id).order_by(m.TicketNote.id)

@@ -6,7 +6,7 @@ from datetime import date
 
 from catalogue import OFFER_LABELS, load_catalogue
 from proxy_service import models as m
-from proxy_service.crypto import decrypt, encrypt, mask_phone, normalize_digits
+from proxy_service.crypto import decrypt, encrypt, mask_name, mask_phone, normalize_digits
 from proxy_service.services import calendar
 from proxy_service.services.common import audit, finish, new_reference, notify, now
 from proxy_service.services.errors import Conflict, InvalidRequest, NotFound, SlotFull
@@ -15,8 +15,10 @@ from proxy_service.services.residents import (
     find_or_add_resident,
     record_consent,
 )
+from proxy_service.settings import get_settings
 
 MODE_LABELS = OFFER_LABELS  # booking modes are the catalogue's offers: 帮办 / 代办 / 上门
+STATUS_LABELS = {"confirmed": "已确认", "cancelled": "已取消", "completed": "已办完"}
 
 
 @dataclass(frozen=True)
@@ -160,3 +162,60 @@ def reschedule_booking(uow, reference: str, phone_last4: str, day: date, half_da
         audit(uow, actor=actor, entity=booking, action="reschedule", from_state="confirmed", to_state="confirmed",
               details={"from_slot": old_slot_id, "to_slot": new_slot.id})
         return finish(uow, booking_view(booking))
+
+
+# ---- the staff console: one day's bookings --------------------------------------------------
+def parse_day(text: str | None) -> date:
+    """The day picked on the bookings page (YYYY-MM-DD); today when none was picked."""
+    text = (text or "").strip()
+    if not text:
+        return now().date()
+    try:
+        if len(text) != 10:
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidRequest(f"日期看不懂。请按“年-月-日”填写，例如 {now().date():%Y-%m-%d}。",
+                             "day must be YYYY-MM-DD.", field="day") from None
+
+
+def _sheet_booking(booking: m.Booking) -> dict:
+    item = load_catalogue().get(booking.service_code)
+    return {"reference": booking.reference, "service_name": item.name if item else booking.service_code,
+            "mode_label": MODE_LABELS.get(booking.mode, booking.mode),
+            "name_masked": mask_name(decrypt(booking.resident.name_enc)),
+            "status": booking.status, "status_label": STATUS_LABELS.get(booking.status, booking.status)}
+
+
+def day_sheet(uow, day: date, place_code: str | None = None) -> dict:
+    """For each place (or one) and half-day: capacity, booked, remaining and the bookings in it.
+    A half-day nobody has booked yet has no row: it shows the configured capacity (none on a
+    day off)."""
+    with uow:
+        places = uow.places.list()
+        if place_code:
+            places = [p for p in places if p.code == place_code]
+            if not places:
+                raise NotFound("没有这个办事地点。", f"unknown service place {place_code!r}.", field="place")
+        slots = {(s.place_id, s.half_day): s for s in uow.slots.on_day(day, places[0].id if place_code else None)}
+        bookings: dict[int, list[dict]] = {}
+        for booking in uow.bookings.in_slots([s.id for s in slots.values()]):
+            bookings.setdefault(booking.slot_id, []).append(_sheet_booking(booking))
+        working_day = calendar.is_working_day(day)
+        default_capacity = get_settings().slot_capacity if working_day else 0
+        sheet = []
+        for place in places:
+            halves = []
+            for half_day, label in calendar.HALF_DAY_LABELS.items():
+                slot = slots.get((place.id, half_day))
+                capacity, booked = (slot.capacity, slot.booked) if slot else (default_capacity, 0)
+                halves.append({"half_day": half_day, "label": label, "capacity": capacity, "booked": booked,
+                               "remaining": max(0, capacity - booked),
+                               "bookings": bookings.get(slot.id, []) if slot else []})
+            sheet.append({"code": place.code, "name": place.name, "address": place.address, "slots": halves})
+        return {"day": day, "working_day": working_day, "places": sheet}
+
+
+def place_choices(uow) -> list[dict]:
+    with uow:
+        return [{"code": p.code, "name": p.name} for p in uow.places.list()]

@@ -1,15 +1,16 @@
-"""Handoff tickets: a caller put in a staff queue with everything already said."""
+"""Handoff tickets: a caller put in a staff queue with everything already said, and what staff do with them."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from catalogue import load_catalogue
+from catalogue import OFFER_LABELS, load_catalogue
 from proxy_service import models as m
 from proxy_service.crypto import decrypt, encrypt, mask_phone, normalize_digits
 from proxy_service.services import calendar
 from proxy_service.services.common import audit, finish, new_reference, now
-from proxy_service.services.errors import Conflict, InvalidRequest, NotFound
+from proxy_service.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from proxy_service.services.reference import COMPLAINTS_QUEUE, queue_for_topic
 from proxy_service.settings import get_settings
 
@@ -18,6 +19,21 @@ CHANNELS = ("phone", "kiosk", "web", "chat")
 URGENT, RAISED, NORMAL = 0, 1, 2
 CALLBACK_WINDOW = timedelta(hours=2)
 MAX_TRANSCRIPT_TURNS = 500
+OPEN_STATES = ("open", "claimed", "callback_scheduled")
+
+# How staff read a ticket (the console shows words, never bare codes).
+PRIORITY_LABELS = {URGENT: "紧急", RAISED: "较急", NORMAL: "普通"}
+REASON_LABELS = {
+    "request_human": "来电人要求转人工", "fallback": "多次没听懂来电人", "complaint": "投诉",
+    "distress": "来电人可能有危险", "booking": "预约需要人工帮忙", "status": "查询进度需要人工帮忙",
+    "timeout": "系统没有及时回答", "silence": "长时间没有声音",
+}
+CHANNEL_LABELS = {"phone": "电话", "kiosk": "自助终端", "web": "网页", "chat": "在线文字"}
+STATUS_LABELS = {"open": "等待接单", "claimed": "处理中", "callback_scheduled": "已约回电", "resolved": "已办结"}
+ACTION_LABELS = {
+    "create": "转入人工", "claim": "接单", "release": "放回队列", "resolve": "办结", "schedule_callback": "约回电",
+    "add_note": "写备注", "reveal_phone": "查看完整号码", "purge_personal_data": "到期删除个人信息",
+}
 
 
 @dataclass(frozen=True)
@@ -114,43 +130,58 @@ TRANSITIONS = {
 }
 
 
-def change_ticket(uow, ticket_id: int, action: str, *, actor: str, callback_from: datetime | None = None,
-                  note: str | None = None) -> dict:
+def _check_action(action: str) -> None:
     if action not in TRANSITIONS:
         raise InvalidRequest("不支持这个操作。", f"action must be one of {', '.join(TRANSITIONS)}.", field="action")
+
+
+def _ticket(uow, ticket_id: int, *, for_update: bool = False) -> m.HandoffTicket:
+    ticket = uow.tickets.get_for_update(ticket_id) if for_update else uow.tickets.get(ticket_id)
+    if ticket is None:
+        raise NotFound("没有这张工单。", f"no ticket {ticket_id}.")
+    return ticket
+
+
+def _apply(uow, ticket: m.HandoffTicket, action: str, *, actor: str, callback_from: datetime | None = None,
+           details: dict | None = None) -> None:
+    """Move the ticket along TRANSITIONS and audit it (the caller commits)."""
     allowed_from, to_state = TRANSITIONS[action]
+    if action == "claim" and ticket.status == "claimed":
+        who = "您" if ticket.assignee == actor else (ticket.assignee or "别人")
+        raise Conflict(f"这张工单已经由{who}接了，不能再接。", "ticket already claimed.")
+    if ticket.status not in allowed_from:
+        raise Conflict(f"工单现在是“{STATUS_LABELS.get(ticket.status, ticket.status)}”，"
+                       f"不能{ACTION_LABELS.get(action, action)}。",
+                       f"cannot {action} a ticket in status {ticket.status}.")
+    if action == "schedule_callback":
+        if callback_from is None:
+            raise InvalidRequest("请给出回电时间。", "callback_from is required.", field="callback_from")
+        ticket.callback_from, ticket.callback_until = callback_from, callback_from + CALLBACK_WINDOW
+    stamp, from_state = now(), ticket.status
+    ticket.status, ticket.updated_at = to_state, stamp
+    if action == "claim":
+        ticket.assignee, ticket.claimed_at = actor, ticket.claimed_at or stamp
+    elif action == "release":
+        ticket.assignee = None
+    elif action == "resolve":
+        ticket.closed_at = stamp
+    audit(uow, actor=actor, entity=ticket, action=action, from_state=from_state, to_state=to_state,
+          details=details)
+
+
+def change_ticket(uow, ticket_id: int, action: str, *, actor: str, callback_from: datetime | None = None,
+                  note: str | None = None) -> dict:
+    _check_action(action)
     with uow:
-        ticket = uow.tickets.get(ticket_id)
-        if ticket is None:
-            raise NotFound("没有这张工单。", f"no ticket {ticket_id}.")
-        if ticket.status not in allowed_from:
-            raise Conflict(f"工单现在是“{ticket.status}”状态，不能这样操作。",
-                           f"cannot {action} a ticket in status {ticket.status}.")
-        if action == "claim" and ticket.assignee and ticket.status == "claimed":
-            raise Conflict("工单已经有人接了。", "ticket already claimed.")
-        if action == "schedule_callback":
-            if callback_from is None:
-                raise InvalidRequest("请给出回电时间。", "callback_from is required.", field="callback_from")
-            ticket.callback_from, ticket.callback_until = callback_from, callback_from + CALLBACK_WINDOW
-        stamp, from_state = now(), ticket.status
-        ticket.status, ticket.updated_at = to_state, stamp
-        if action == "claim":
-            ticket.assignee, ticket.claimed_at = actor, ticket.claimed_at or stamp
-        elif action == "release":
-            ticket.assignee = None
-        elif action == "resolve":
-            ticket.closed_at = stamp
-        audit(uow, actor=actor, entity=ticket, action=action, from_state=from_state, to_state=to_state,
-              details={"note": note} if note else None)
+        ticket = _ticket(uow, ticket_id, for_update=True)
+        _apply(uow, ticket, action, actor=actor, callback_from=callback_from,
+               details={"note": note} if note else None)
         return finish(uow, ticket_view(ticket))
 
 
 def get_ticket(uow, ticket_id: int) -> dict:
     with uow:
-        ticket = uow.tickets.get(ticket_id)
-        if ticket is None:
-            raise NotFound("没有这张工单。", f"no ticket {ticket_id}.")
-        return ticket_view(ticket)
+        return ticket_view(_ticket(uow, ticket_id))
 
 
 def list_queue(uow, queue_code: str, *, limit: int = 50, offset: int = 0) -> list[dict]:
@@ -165,3 +196,197 @@ def list_queue(uow, queue_code: str, *, limit: int = 50, offset: int = 0) -> lis
 def list_queues(uow) -> list[dict]:
     with uow:
         return [{"code": q.code, "name": q.name, "open_tickets": n} for q, n in uow.queues.list_with_open_counts()]
+
+
+# ---- the staff console ---------------------------------------------------------------------
+MAX_NOTE_LENGTH = 1000
+CALLBACK_HORIZON = timedelta(days=14)
+SPEAKER_LABELS = {"caller": "来电人", "bot": "机器人"}
+# The assistant's slot names (actions/handoff.py HANDOFF_SLOTS) as staff read them.
+SLOT_LABELS = {"service": "要办的事", "booking_mode": "办理方式", "booking_slot": "预约时间",
+               "person_name": "姓名", "lookup_reference": "要查的编号"}
+CALLBACK_INPUT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?")
+
+
+class NotAllowed(ServiceError):
+    status, code = 403, "not_allowed"
+
+
+def labelled(view: dict) -> dict:
+    """A ticket view with the words staff read next to each code."""
+    return {**view, "priority_label": PRIORITY_LABELS.get(view["priority"], str(view["priority"])),
+            "reason_label": REASON_LABELS.get(view["reason"], view["reason"]),
+            "channel_label": CHANNEL_LABELS.get(view["channel"], view["channel"]),
+            "status_label": STATUS_LABELS.get(view["status"], view["status"])}
+
+
+def queue_page(uow, queue_code: str, *, limit: int = 100) -> dict:
+    """One queue's waiting tickets in the order staff should take them, and how many there are."""
+    with uow:
+        queue = uow.queues.by_code(queue_code)
+        if queue is None:
+            raise NotFound("没有这个队列。", f"no queue {queue_code!r}.")
+        rows = [labelled({**ticket_view(t), "transcript": None})
+                for t in uow.tickets.in_queue(queue.id, OPEN_STATES, limit, 0)]
+        total = dict((q.code, n) for q, n in uow.queues.list_with_open_counts()).get(queue.code, 0)
+        return {"code": queue.code, "name": queue.name, "tickets": rows, "total": total}
+
+
+def available_actions(status: str, assignee: str | None, *, viewer: str, is_admin: bool) -> list[str]:
+    """What this member of staff may do now; only the assignee or an administrator releases."""
+    actions = [action for action, (sources, _) in TRANSITIONS.items() if status in sources]
+    if "release" in actions and not (is_admin or assignee == viewer):
+        actions.remove("release")
+    return actions
+
+
+def _moment(value) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _transcript(turns) -> list[dict]:
+    """The conversation in order; its text is the caller's own words, shown escaped only."""
+    return [{"speaker": turn.get("speaker"), "css": "caller" if turn.get("speaker") == "caller" else "bot",
+             "label": SPEAKER_LABELS.get(turn.get("speaker"), str(turn.get("speaker") or "未知")),
+             "text": str(turn.get("text") or ""), "at": _moment(turn.get("at"))}
+            for turn in turns or [] if isinstance(turn, dict)]
+
+
+def _slot_value(name: str, value) -> str:
+    if name == "service" and (item := load_catalogue().get(str(value))):
+        return item.name
+    if name == "booking_mode" and value in OFFER_LABELS:
+        return OFFER_LABELS[value]
+    if isinstance(value, (list, tuple)):
+        return "、".join(str(v) for v in value)
+    return str(value)
+
+
+def _slots(filled: dict | None) -> list[dict]:
+    return [{"name": name, "label": SLOT_LABELS.get(name, name), "value": _slot_value(name, value)}
+            for name, value in (filled or {}).items() if value not in (None, "")]
+
+
+def _notes(uow, ticket_id: int) -> list[dict]:
+    return [{"author": n.author, "body": n.body, "created_at": n.created_at} for n in uow.notes.for_ticket(ticket_id)]
+
+
+def _trail(uow, ticket_id: int) -> list[dict]:
+    def state(code: str | None) -> str | None:
+        return STATUS_LABELS.get(code, code) if code else None
+
+    return [{"at": e.at, "actor": e.actor, "action": e.action, "action_label": ACTION_LABELS.get(e.action, e.action),
+             "from_label": state(e.from_state), "to_label": state(e.to_state)}
+            for e in uow.audit.for_entity(m.HandoffTicket.__tablename__, ticket_id)]
+
+
+def _page(uow, ticket: m.HandoffTicket, *, viewer: str, is_admin: bool, reveal: bool = False) -> dict:
+    has_phone = ticket.caller_phone_enc is not None
+    return {**labelled(ticket_view(ticket, reveal=reveal)), "has_phone": has_phone, "revealed": reveal and has_phone,
+            "purged": ticket.purged_at is not None, "mine": ticket.assignee == viewer,
+            "transcript": _transcript(ticket.transcript), "slots": _slots(ticket.filled_slots),
+            "notes": _notes(uow, ticket.id), "trail": _trail(uow, ticket.id),
+            "actions": available_actions(ticket.status, ticket.assignee, viewer=viewer, is_admin=is_admin)}
+
+
+def ticket_page(uow, ticket_id: int, *, viewer: str, is_admin: bool) -> dict:
+    """Everything the ticket page shows: facts, conversation, slots, notes, the audit trail."""
+    with uow:
+        return _page(uow, _ticket(uow, ticket_id), viewer=viewer, is_admin=is_admin)
+
+
+def audit_trail(uow, ticket_id: int) -> list[dict]:
+    with uow:
+        return _trail(uow, _ticket(uow, ticket_id).id)
+
+
+def list_notes(uow, ticket_id: int) -> list[dict]:
+    with uow:
+        return _notes(uow, _ticket(uow, ticket_id).id)
+
+
+def reveal_phone(uow, ticket_id: int, *, actor: str, is_admin: bool) -> dict:
+    """The ticket page with the caller's full number; every look is audited (without the number)."""
+    with uow:
+        ticket = _ticket(uow, ticket_id)
+        if ticket.caller_phone_enc is None:
+            return _page(uow, ticket, viewer=actor, is_admin=is_admin)
+        audit(uow, actor=actor, entity=ticket, action="reveal_phone")
+        page = _page(uow, ticket, viewer=actor, is_admin=is_admin, reveal=True)
+        uow.commit()
+        return page
+
+
+def _note_text(body: str | None, *, required: bool, field: str) -> str:
+    text = (body or "").strip()
+    if required and not text:
+        raise InvalidRequest("备注是空的。请写上内容再保存。", "the note is empty.", field=field)
+    if len(text) > MAX_NOTE_LENGTH:
+        raise InvalidRequest(f"备注最多{MAX_NOTE_LENGTH}个字，现在有{len(text)}个字。请删短一些再保存。",
+                             f"notes are at most {MAX_NOTE_LENGTH} characters.", field=field)
+    return text
+
+
+def _add_note(uow, ticket: m.HandoffTicket, text: str, actor: str) -> m.TicketNote:
+    note = uow.notes.add(m.TicketNote(ticket_id=ticket.id, author=actor, body=text, created_at=now()))
+    # The note's text stays in ticket_notes: the audit trail holds no free text.
+    audit(uow, actor=actor, entity=ticket, action="add_note", details={"note_id": note.id})
+    return note
+
+
+def add_note(uow, ticket_id: int, body: str | None, *, actor: str) -> dict:
+    text = _note_text(body, required=True, field="note")
+    with uow:
+        note = _add_note(uow, _ticket(uow, ticket_id), text, actor)
+        view = {"id": note.id, "author": note.author, "body": note.body, "created_at": note.created_at}
+        uow.commit()
+        return view
+
+
+def parse_callback_time(text: str | None) -> datetime:
+    """A callback time typed on the ticket page: a real moment, later today at the earliest,
+    at most CALLBACK_HORIZON ahead."""
+    text, current = (text or "").strip(), now()
+    example = f"例如 {(current + timedelta(days=1)):%Y-%m-%d} 10:00"
+    if not text:
+        raise InvalidRequest(f"请填写回电的日期和时间，{example}。", "callback time is required.", field="callback_from")
+    try:
+        if not CALLBACK_INPUT.fullmatch(text):
+            raise ValueError(text)
+        moment = datetime.fromisoformat(text).replace(second=0)
+    except ValueError:
+        raise InvalidRequest(f"回电时间看不懂。请按“年-月-日 时:分”填写，{example}。",
+                             "callback time is not a date and time.", field="callback_from") from None
+    if moment <= current:
+        raise InvalidRequest("回电时间已经过去了。请选一个以后的时间。", "callback time is in the past.",
+                             field="callback_from")
+    if moment > current + CALLBACK_HORIZON:
+        raise InvalidRequest(f"回电时间只能约在{CALLBACK_HORIZON.days}天以内。请选一个近一点的时间。",
+                             "callback time is too far ahead.", field="callback_from")
+    return moment
+
+
+def staff_action(uow, ticket_id: int, action: str, *, actor: str, is_admin: bool, callback_text: str | None = None,
+                 note: str | None = None) -> dict:
+    """A button on the ticket page: claim, release, resolve (with an optional note) or schedule a callback."""
+    _check_action(action)
+    callback_from = parse_callback_time(callback_text) if action == "schedule_callback" else None
+    text = _note_text(note, required=False, field="resolve_note") if action == "resolve" else ""
+    with uow:
+        ticket = _ticket(uow, ticket_id, for_update=True)
+        if action == "release" and ticket.status == "claimed" and not (is_admin or ticket.assignee == actor):
+            raise NotAllowed("只有接单的人或管理员才能把工单放回队列。",
+                             "only the assignee or an administrator may release a ticket.")
+        _apply(uow, ticket, action, actor=actor, callback_from=callback_from)
+        if text:
+            _add_note(uow, ticket, text, actor)
+        return finish(uow, ticket_view(ticket))
+
+
+def callback_input_range() -> tuple[str, str]:
+    """min and max of the page's datetime-local input (the server checks again)."""
+    current = now()
+    return f"{current:%Y-%m-%dT%H:%M}", f"{current + CALLBACK_HORIZON:%Y-%m-%dT%H:%M}"

@@ -181,8 +181,10 @@ def test_failed_sends_are_retried_then_marked_failed(uow_factory):
 
 def test_retention_removes_transcripts_and_numbers_of_old_closed_cases(uow_factory):
     view = tickets.create_ticket(uow_factory(), ticket_request(), actor="a")
+    tickets.add_note(uow_factory(), view["id"], "回电给王阿姨，她女儿的号码是13900001111", actor="staff")
     tickets.change_ticket(uow_factory(), view["id"], "resolve", actor="staff")
     fresh = tickets.create_ticket(uow_factory(), ticket_request(), actor="a")
+    tickets.add_note(uow_factory(), fresh["id"], "已回电", actor="staff")
     tickets.change_ticket(uow_factory(), fresh["id"], "resolve", actor="staff")
     with uow_factory() as uow:
         uow.session.execute(text("UPDATE handoff_tickets SET closed_at = :old WHERE id = :id"),
@@ -193,5 +195,6 @@ def test_retention_removes_transcripts_and_numbers_of_old_closed_cases(uow_facto
     purged, kept = tickets.get_ticket(uow_factory(), view["id"]), tickets.get_ticket(uow_factory(), fresh["id"])
     assert purged["transcript"] == [] and purged["caller_phone"] is None and purged["filled_slots"] == {}
     assert kept["transcript"] and kept["caller_phone"]
+    assert tickets.list_notes(uow_factory(), view["id"]) == [] and tickets.list_notes(uow_factory(), fresh["id"])
     with uow_factory() as uow:
         assert [e.action for e in uow.audit.for_entity("handoff_tickets", view["id"])][-1] == "purge_personal_data"
