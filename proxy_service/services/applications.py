@@ -1,14 +1,21 @@
 """Proxy (代办) applications filed by community workers on a resident's behalf."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import re
+from dataclasses import dataclass, replace
 from datetime import date
+from typing import BinaryIO, Callable, Mapping
+
+from sqlalchemy.exc import IntegrityError
 
 from catalogue import load_catalogue
 from proxy_service import models as m
-from proxy_service.crypto import decrypt, encrypt, mask_phone, normalize_digits
+from proxy_service.crypto import decrypt, encrypt, mask_name, mask_phone, normalize_digits
+from proxy_service.services import uploads
 from proxy_service.services.common import audit, finish, new_reference, notify, now
-from proxy_service.services.errors import Conflict, InvalidRequest, NotFound
+from proxy_service.services.consent_texts import require_current_proxy_version
+from proxy_service.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from proxy_service.services.residents import (
     ResidentInput,
     find_or_add_resident,
@@ -47,6 +54,17 @@ class ApplicationRequest:
     authorisation_file: str | None = None
 
 
+def period_problem(valid_from: date, valid_until: date) -> tuple[str, str] | None:
+    """What is wrong with an authorisation period, in Chinese and English (None if nothing)."""
+    if valid_until < valid_from:
+        return "委托截止日期不能早于开始日期。", "valid_until is before valid_from."
+    if (valid_until - valid_from).days > MAX_AUTHORISATION_DAYS:
+        return "委托期限最长一年。", "authorisation may last at most one year."
+    if valid_until < now().date():
+        return "委托已经过期。", "authorisation has already expired."
+    return None
+
+
 def _check(request: ApplicationRequest):
     item = load_catalogue().get(request.service_code)
     if item is None:
@@ -60,12 +78,9 @@ def _check(request: ApplicationRequest):
         if not (value or "").strip() or len(value) > limit:
             raise InvalidRequest(f"请填写{name}（不超过{limit}个字）。", f"{name} is required (at most {limit}).",
                                  field=name)
-    if request.valid_until < request.valid_from:
-        raise InvalidRequest("委托截止日期不能早于开始日期。", "valid_until is before valid_from.", field="valid_until")
-    if (request.valid_until - request.valid_from).days > MAX_AUTHORISATION_DAYS:
-        raise InvalidRequest("委托期限最长一年。", "authorisation may last at most one year.", field="valid_until")
-    if request.valid_until < now().date():
-        raise InvalidRequest("委托已经过期。", "authorisation has already expired.", field="valid_until")
+    problem = period_problem(request.valid_from, request.valid_until)
+    if problem:
+        raise InvalidRequest(*problem, field="valid_until")
     if not request.consent_given:
         raise InvalidRequest("需要居民同意才能代办。", "the resident's consent is required.", field="consent")
     unknown = set(request.provided_materials) - set(item.materials)
@@ -103,6 +118,9 @@ def file_application(uow, request: ApplicationRequest, *, actor: str) -> dict:
         resident = find_or_add_resident(uow, request.resident, sensitive_consent=request.sensitive_consent_given)
         consent = record_consent(uow, resident, purpose="proxy", wording_version=request.consent_wording_version,
                                  channel="web")
+        if request.sensitive_consent_given:
+            record_consent(uow, resident, purpose="sensitive", wording_version=request.consent_wording_version,
+                           channel="web")
         stamp = now()
         application = uow.applications.add(m.ProxyApplication(
             reference=new_reference(lambda ref: uow.applications.by_reference(ref) is not None),
@@ -168,3 +186,346 @@ def find_application_status(uow, reference: str, phone_last4: str) -> dict:
         if application is None or application.resident.phone_last4 != normalize_digits(phone_last4):
             raise NotFound("没有查到这个申请，请核对编号和手机尾号。", "no application with that reference and phone.")
         return application_view(application)
+
+
+# ---- the web console ------------------------------------------------------------------
+# Community workers file applications through a form with the signed authorisation
+# attached; staff review them. These functions hold what those pages need, so the routes
+# only read the request and render.
+
+RELATIONSHIPS = ("子女", "配偶", "亲属", "邻居", "社区工作者", "其他")
+OPEN_STATUSES = ("submitted", "missing_materials", "accepted")
+ACTION_LABELS = {
+    "create": "提交申请", "accept": "受理", "request_materials": "要求补材料", "complete": "办结",
+    "reject": "不通过", "reveal_personal_data": "查看完整个人信息", "view_authorisation": "下载委托书",
+    "purge_personal_data": "按保存期限删除个人信息",
+}
+WEB_CREATE_SCOPE = "web.application.create"
+WEB_KEY_PREFIX = "web-application:"
+MAX_NOTE_CHARS = 500
+_FORM_ID = re.compile(r"[0-9a-f]{32}")
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+FORM_EXPIRED = "这个表单已经失效。请重新打开“新建代办申请”页面再填写。"
+# Fields the service names in its errors → fields of the console form.
+_FORM_FIELDS = {"name": "resident_name", "phone": "resident_phone", "id_number": "resident_id_number",
+                "service_code": "service", "provided_materials": "materials"}
+
+
+class NotPermitted(ServiceError):
+    status, code = 403, "forbidden"
+
+
+class FormInvalid(InvalidRequest):
+    """Everything wrong with a submitted form at once: {form field: Chinese message}."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("有几处需要改正，请看下面标出的地方。", f"invalid fields: {', '.join(errors)}.",
+                         fields=sorted(errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file chosen in the form. The browser's file name is never used for where it is stored."""
+
+    filename: str
+    stream: BinaryIO
+
+
+def proxy_services() -> list:
+    """Catalogue errands a community worker can file a proxy application for."""
+    return [item for item in load_catalogue().items if item.offers.get("proxy")]
+
+
+def proxy_service(code: str | None):
+    item = load_catalogue().get(code)
+    if item is None or not item.offers.get("proxy"):
+        raise InvalidRequest("请从列表里选择一项可以代办的业务。", f"no proxy service {code!r}.", field="service")
+    return item
+
+
+def _text(values: Mapping, name: str) -> str:
+    value = values.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _day(values: Mapping, name: str, errors: dict[str, str]) -> date | None:
+    text = _text(values, name)
+    if not text:
+        errors[name] = "请填写日期。"
+        return None
+    try:
+        if not _ISO_DAY.fullmatch(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        errors[name] = "日期不对。请按“年-月-日”填写，例如 2026-03-01。"
+        return None
+
+
+def _phone(values: Mapping, name: str, label: str, errors: dict[str, str]) -> str | None:
+    text = _text(values, name)
+    if not text:
+        errors[name] = f"请填写{label}。"
+        return None
+    try:
+        return valid_phone(text)
+    except InvalidRequest:
+        errors[name] = f"{label}要是11位数字，以1开头。"
+        return None
+
+
+def _required(values: Mapping, name: str, label: str, limit: int, errors: dict[str, str]) -> str:
+    text = _text(values, name)
+    if not text:
+        errors[name] = f"请填写{label}。"
+    elif len(text) > limit:
+        errors[name] = f"{label}不能超过{limit}个字。"
+    return text
+
+
+def read_console_form(values: Mapping, materials: list[str], *, community: str) -> ApplicationRequest:
+    """The application a worker's form describes; FormInvalid lists every problem at once."""
+    errors: dict[str, str] = {}
+    try:
+        item = proxy_service(_text(values, "service"))
+    except InvalidRequest as error:
+        item, errors["service"] = None, error.zh
+    name = _required(values, "resident_name", "居民姓名", 32, errors)
+    phone = _phone(values, "resident_phone", "居民手机号", errors)
+    birth_year = None
+    if text := _text(values, "birth_year"):
+        if text.isascii() and text.isdigit() and 1900 <= int(text) <= now().year:
+            birth_year = int(text)
+        else:
+            errors["birth_year"] = "出生年份要是四位数字，例如 1950。"
+    id_number = None
+    if text := _text(values, "resident_id_number"):
+        try:
+            id_number = valid_id_number(text)
+        except InvalidRequest:
+            errors["resident_id_number"] = "身份证号要是18位，最后一位可以是X。"
+    sensitive = values.get("sensitive_consent") == "yes"
+    if id_number and not sensitive:
+        errors["sensitive_consent"] = "填了身份证号，需要居民另外勾选同意保存身份证号。不想保存，就把身份证号空着。"
+    agent_name = _required(values, "agent_name", "代办人姓名", 32, errors)
+    agent_phone = _phone(values, "agent_phone", "代办人手机号", errors)
+    relationship = _text(values, "relationship")
+    if relationship not in RELATIONSHIPS:
+        errors["relationship"] = "请选择代办人和居民的关系。"
+    scope = _required(values, "authorisation_scope", "委托范围", 500, errors)
+    valid_from, valid_until = _day(values, "valid_from", errors), _day(values, "valid_until", errors)
+    if valid_from and valid_until and (problem := period_problem(valid_from, valid_until)):
+        errors["valid_until"] = problem[0]
+    version = _text(values, "consent_version")
+    try:
+        require_current_proxy_version(version)
+        if values.get("consent") != "yes":
+            errors["consent"] = "需要居民同意才能代办。请把同意书念给居民听，居民同意后再勾选。"
+    except InvalidRequest as error:
+        errors["consent"] = error.zh
+    if item is not None and set(materials) - set(item.materials):
+        errors["materials"] = "勾选的材料不在这项业务的清单里，请重新勾选。"
+    if errors:
+        raise FormInvalid(errors)
+    return ApplicationRequest(
+        service_code=item.code, community=community,
+        resident=ResidentInput(name=name, phone=phone, id_number=id_number, birth_year=birth_year),
+        agent_name=agent_name, relationship=relationship, authorisation_scope=scope,
+        valid_from=valid_from, valid_until=valid_until, consent_given=True, consent_wording_version=version,
+        provided_materials=tuple(x for x in item.materials if x in materials),
+        agent_phone=agent_phone, sensitive_consent_given=bool(id_number))
+
+
+def _filed_with(uow, key: str, request_hash: str) -> int | None:
+    """The application an earlier submit of this form created, if any."""
+    with uow:
+        record = uow.idempotency_records.get(key)
+        if record is None:
+            return None
+        if record.scope != WEB_CREATE_SCOPE or record.request_hash != request_hash:
+            raise FormInvalid({"form": FORM_EXPIRED})
+        return int(record.response["id"])
+
+
+def file_console_application(make_uow: Callable, values: Mapping, materials: list[str], upload: Upload | None, *,
+                             community: str, actor: str, upload_dir, max_bytes: int) -> tuple[int, bool]:
+    """File a worker's form with its authorisation: (application id, whether it was filed before).
+
+    The form carries a form_id made when it was shown; the application is filed in one
+    transaction with an idempotency record under it, so a second submit of the same form
+    (double click, back button, a retry racing the first) files nothing and no second file
+    is stored. A stored file whose filing fails is removed again.
+    """
+    form_id = _text(values, "form_id")
+    if not _FORM_ID.fullmatch(form_id):
+        raise FormInvalid({"form": FORM_EXPIRED})
+    key, request_hash = WEB_KEY_PREFIX + form_id, hashlib.sha256(form_id.encode()).hexdigest()
+    earlier = _filed_with(make_uow(), key, request_hash)
+    if earlier is not None:
+        return earlier, True
+    errors: dict[str, str] = {}
+    try:
+        request = read_console_form(values, materials, community=community)
+    except FormInvalid as invalid:
+        request, errors = None, dict(invalid.errors)
+    if upload is None:
+        errors["authorisation"] = uploads.MISSING
+    elif errors:
+        try:  # say everything that is wrong at once, the file included
+            uploads.check(upload.stream, upload_dir, max_bytes)
+        except InvalidRequest as error:
+            errors["authorisation"] = error.zh
+    if errors:
+        raise FormInvalid(errors)
+    try:
+        stored = uploads.store(upload.stream, upload_dir, max_bytes)
+    except InvalidRequest as error:
+        raise FormInvalid({"authorisation": error.zh}) from None
+    try:
+        view = file_application(make_uow((key, WEB_CREATE_SCOPE, request_hash)),
+                                replace(request, authorisation_file=stored), actor=actor)
+    except IntegrityError:
+        # The same form committed a moment ago in another request: ours rolled back whole.
+        uploads.delete(upload_dir, stored)
+        earlier = _filed_with(make_uow(), key, request_hash)
+        if earlier is None:
+            raise
+        return earlier, True
+    except InvalidRequest as error:
+        uploads.delete(upload_dir, stored)
+        field = error.details.get("field")
+        raise FormInvalid({_FORM_FIELDS.get(field, field or "form"): error.zh}) from None
+    except BaseException:
+        uploads.delete(upload_dir, stored)
+        raise
+    return view["id"], False
+
+
+def _visible(application: m.ProxyApplication | None, application_id: int, role: str,
+             community: str | None) -> m.ProxyApplication:
+    if application is None:
+        raise NotFound("没有这个申请。", f"no application {application_id}.")
+    if role not in ("staff", "admin", "worker") or (role == "worker" and application.community != community):
+        raise NotPermitted("这个申请不是您所在社区的，您没有权限查看。", "application of another community.")
+    return application
+
+
+def _row(application: m.ProxyApplication) -> dict:
+    return {**application_view(application), "resident_name": mask_name(decrypt(application.resident.name_enc)),
+            "created": application.created_at, "updated": application.updated_at}
+
+
+def _detail(uow, application: m.ProxyApplication, *, personal: bool = False) -> dict:
+    resident = application.resident
+    consent = uow.consents.get(application.consent_id)
+    trail = [{"at": event.at, "actor": event.actor, "action": ACTION_LABELS.get(event.action, event.action),
+              "to_state": STATUS_LABELS.get(event.to_state or "", "")}
+             for event in uow.audit.for_entity(application.__tablename__, application.id)]
+    agent_phone = decrypt(application.agent_phone_enc)
+    detail = {
+        **_row(application),
+        "agent_name": mask_name(decrypt(application.agent_name_enc)), "agent_phone": mask_phone(agent_phone),
+        "has_id_number": bool(resident.id_number_enc), "trail": trail,
+        "file_kind": uploads.KIND_LABELS.get(uploads.kind_of_name(application.authorisation_file))
+        if application.authorisation_file else None,
+        "consent_version": consent.wording_version if consent else None,
+        "consent_at": consent.granted_at if consent else None,
+        "expired": application.authorisation_valid_until < now().date(),
+        "actions": [action for action, (allowed_from, _) in TRANSITIONS.items() if application.status in allowed_from],
+        "personal": None,
+    }
+    if personal:
+        detail["personal"] = {
+            "resident_name": decrypt(resident.name_enc), "resident_phone": decrypt(resident.phone_enc),
+            "resident_id_number": decrypt(resident.id_number_enc), "birth_year": resident.birth_year,
+            "agent_name": decrypt(application.agent_name_enc), "agent_phone": agent_phone,
+            "agent_id_number": decrypt(application.agent_id_number_enc),
+        }
+    return detail
+
+
+def application_page(uow, application_id: int, *, role: str, community: str | None) -> dict:
+    """An application as its page shows it: personal data masked, with its audit trail."""
+    with uow:
+        application = _visible(uow.applications.get(application_id), application_id, role, community)
+        return _detail(uow, application)
+
+
+def reveal_application(uow, application_id: int, *, actor: str, role: str) -> dict:
+    """The page with the full personal data, for staff; who looked is written to the audit trail."""
+    with uow:
+        application = _visible(uow.applications.get(application_id), application_id, role, None)
+        if role not in ("staff", "admin"):
+            raise NotPermitted("只有工作人员可以查看完整信息。", "only staff may see the full personal data.")
+        audit(uow, actor=actor, entity=application, action="reveal_personal_data",
+              details={"shown": ["resident_name", "resident_phone", "resident_id_number", "agent_name",
+                                 "agent_phone"]})
+        page = _detail(uow, application, personal=True)
+        uow.commit()
+        return page
+
+
+def authorisation_download(uow, application_id: int, *, actor: str, role: str, community: str | None,
+                           upload_dir) -> dict:
+    """Where the signed authorisation is, its type and a download name; the look is audited."""
+    with uow:
+        application = _visible(uow.applications.get(application_id), application_id, role, community)
+        if not application.authorisation_file:
+            raise NotFound("这个申请没有上传委托书。", "no authorisation file.")
+        path = uploads.stored_path(upload_dir, application.authorisation_file)
+        if not path.is_file():
+            raise NotFound("委托书文件找不到了，请联系管理员。", "authorisation file is missing.")
+        kind = uploads.kind_of_name(application.authorisation_file)
+        audit(uow, actor=actor, entity=application, action="view_authorisation")
+        uow.commit()
+        return {"path": path, "media_type": uploads.MEDIA_TYPES[kind],
+                "filename": f"委托书-{application.reference}.{kind}"}
+
+
+def community_applications(uow, community: str, limit: int = 200) -> list[dict]:
+    """A community's applications, newest first (for its workers)."""
+    with uow:
+        return [_row(a) for a in uow.applications.newest_first(community=community, limit=limit)]
+
+
+REVIEW_FILTERS = {"open": "待处理（已提交、还缺材料、已受理）", **STATUS_LABELS, "all": "全部"}
+
+
+def review_applications(uow, status: str | None = None, limit: int = 200) -> dict:
+    """Applications for staff to review: still open ones by default, newest first, with counts."""
+    chosen = status if status in REVIEW_FILTERS else "open"
+    statuses = OPEN_STATUSES if chosen == "open" else None if chosen == "all" else (chosen,)
+    with uow:
+        counts = uow.applications.count_by_status()
+        rows = [_row(a) for a in uow.applications.newest_first(statuses, limit=limit)]
+    counts = {code: counts.get(code, 0) for code in STATUS_LABELS}
+    return {"filter": chosen, "rows": rows, "counts": counts, "limit": limit,
+            "open_count": sum(counts[code] for code in OPEN_STATUSES), "total": sum(counts.values())}
+
+
+def act_on_application(uow, application_id: int, action: str, *, actor: str, materials: list[str] | tuple = (),
+                       text: str | None = None) -> dict:
+    """A staff decision from the application page. Asking for materials sends the chosen
+    material names and the text; a rejection needs its reason."""
+    text = (text or "").strip()
+    if len(text) > MAX_NOTE_CHARS:
+        raise InvalidRequest(f"说明不能超过{MAX_NOTE_CHARS}个字。", "note too long.", field="note")
+    note = None
+    if action == "request_materials":
+        with uow:
+            application = uow.applications.get(application_id)
+            if application is None:
+                raise NotFound("没有这个申请。", f"no application {application_id}.")
+            listed = [x["name"] for x in application.materials]
+        if set(materials) - set(listed):
+            raise InvalidRequest("勾选的材料不在这项业务的清单里。", "unknown materials.", field="note")
+        chosen = [name for name in listed if name in materials]
+        note = (f"请补交{'、'.join(chosen)}。" if chosen else "") + text
+        if not note:
+            raise InvalidRequest("请勾选缺少的材料，或者写明还要补什么。", "a note is required.", field="note")
+    elif action == "reject":
+        if not text:
+            raise InvalidRequest("请写明不通过的原因。", "a reason is required.", field="note")
+        note = text
+    return change_application(uow, application_id, action, actor=actor, note=note)

@@ -6,6 +6,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from proxy_service import models as m
+from proxy_service.services import uploads
 from proxy_service.services.common import audit, now
 from proxy_service.settings import get_settings
 
@@ -38,9 +39,13 @@ def purge_expired(uow, *, actor: str = "retention-job") -> dict:
         applications = session.execute(select(m.ProxyApplication).where(
             m.ProxyApplication.status.in_(("completed", "rejected")), m.ProxyApplication.updated_at < cutoff,
             m.ProxyApplication.agent_phone_enc.is_not(None) | m.ProxyApplication.agent_id_number_enc.is_not(None)
+            | m.ProxyApplication.authorisation_file.is_not(None)
         )).scalars()
+        files = []
         for application in applications:
             application.agent_phone_enc = application.agent_id_number_enc = None
+            files.append(application.authorisation_file)
+            application.authorisation_file = None
             audit(uow, actor=actor, entity=application, action="purge_personal_data")
             counts["applications"] += 1
         calls = session.execute(select(m.Call).where(
@@ -51,6 +56,9 @@ def purge_expired(uow, *, actor: str = "retention-job") -> dict:
             counts["calls"] += 1
         counts["residents"] = _purge_inactive_residents(uow, cutoff, actor)
         uow.commit()
+    # The signed authorisations go once the database no longer points at them.
+    for name in files:
+        uploads.delete(get_settings().upload_dir, name)
     return counts
 
 
