@@ -15,7 +15,7 @@ export UV_SYSTEM_CERTS ?= 1
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --locked
 
-.PHONY: help install catalogue train fetch-models migrate run chat test bench tts-warm eval-nlu validate clean
+.PHONY: help install catalogue train fetch-models migrate admin run chat test screenshots bench tts-warm eval-nlu validate clean
 
 help:
 	@echo "make run       install, train, migrate, start Rasa (5005), actions (5055), API (8000), voice (8080)"
@@ -28,6 +28,8 @@ help:
 	@echo "make tts-warm  pre-render every fixed sentence into the speech cache"
 	@echo "make catalogue regenerate NLU synonyms and Jieba terms from the catalogue"
 	@echo "make migrate   apply database migrations and load reference data"
+	@echo "make admin     create the web console's first administrator (asks for a password)"
+	@echo "make screenshots  refresh the console screenshots in docs/screenshots/"
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -36,6 +38,8 @@ help:
 install: | $(UV)
 	@bash tools/ensure-debian-packages.sh
 	$(UV) sync --locked
+	@# axe-core for the console's accessibility tests (npm registry; no browser download)
+	@[ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error
 
 catalogue: install
 	$(RUN) python -m catalogue.export
@@ -52,10 +56,14 @@ fetch-models: install
 migrate: install
 	$(RUN) python -m proxy_service.migrate
 
+admin: migrate
+	$(RUN) python -m proxy_service.web.create_admin
+
 run: train migrate
 	@echo
 	@echo "  Rasa REST: curl -s localhost:5005/webhooks/rest/webhook -d '{\"sender\":\"me\",\"message\":\"你好\"}'"
 	@echo "  Or chat in another terminal: make chat      (Ctrl-C here stops everything)"
+	@echo "  Web console: http://localhost:8000/login   (first time: make admin)"
 	@echo "  Service API and its OpenAPI docs: http://localhost:8000/docs"
 	@echo
 	$(RUN) honcho start -f Procfile
@@ -68,6 +76,10 @@ test: train
 	@bash tools/ensure-postgres.sh || echo "warning: PostgreSQL tests will fail (see above)"
 	@$(RUN) pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+screenshots: train
+	@bash tools/ensure-postgres.sh
+	CONSOLE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(RUN) pytest tests/console/browser -q
 
 bench: train
 	@bash tools/ensure-postgres.sh

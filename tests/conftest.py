@@ -29,8 +29,9 @@ def api_database_url() -> str:
 
 @pytest.fixture(scope="session")
 def api_url(api_database_url):
-    """The real API (uvicorn) on a fresh SQLite file, for the whole run."""
-    with running_api(TEST_VAR / "api", api_database_url, TOKEN) as url:
+    """The real API and web console (uvicorn) on a fresh SQLite file, for the whole run."""
+    with running_api(TEST_VAR / "api", api_database_url, TOKEN,
+                     extra_env={"UPLOAD_DIR": str(TEST_VAR / "uploads")}) as url:
         yield url
 
 
