@@ -12,7 +12,7 @@ from PIL import Image
 
 import proxy_service
 from proxy_service import models as m
-from proxy_service.services import applications, consent_texts, retention, uploads
+from proxy_service.services import application_form, consent_texts, retention, uploads
 from proxy_service.services.common import now
 from proxy_service.services.errors import InvalidRequest
 from tests.console.conftest import COMMUNITY, OTHER_COMMUNITY, post_form
@@ -117,7 +117,7 @@ def test_step_one_lists_proxy_errands_then_the_form_shows_the_checklist_and_cons
     assert consent_texts.proxy_consent("高龄津贴")[0] in page.text
     consent_box = re.search(r'<input type="checkbox" id="f-consent"[^>]*>', page.text, re.S).group(0)
     assert "checked" not in consent_box
-    for relationship in applications.RELATIONSHIPS:
+    for relationship in application_form.RELATIONSHIPS:
         assert f'<option value="{relationship}"' in page.text
     assert worker.get("/applications/new?service=hukou_transfer").status_code == 422
 
@@ -398,14 +398,14 @@ def test_a_racing_second_submit_finds_the_first(worker, uow_factory, console_set
     form_id = open_form(worker)
     application_id = filed_id(submit(worker, form_id=form_id))
     before, count = stored_files(console_settings), application_count(uow_factory)
-    real = applications._filed_with
+    real = application_form._filed_with
     calls = []
 
     def not_yet_committed(uow, key, request_hash):
         calls.append(key)
         return None if len(calls) == 1 else real(uow, key, request_hash)   # the first look misses it
 
-    monkeypatch.setattr(applications, "_filed_with", not_yet_committed)
+    monkeypatch.setattr(application_form, "_filed_with", not_yet_committed)
     second = submit(worker, form_id=form_id)
     assert second.headers["location"] == f"/applications/{application_id}?done=already_filed"
     assert len(calls) == 2

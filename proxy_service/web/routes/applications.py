@@ -13,9 +13,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse
 from starlette.datastructures import FormData, UploadFile
 
-from proxy_service.services import applications, consent_texts, uploads
+from proxy_service.services import application_form, applications, consent_texts, uploads
 from proxy_service.services.accounts import Account
-from proxy_service.services.applications import FormInvalid, NotPermitted
+from proxy_service.services.application_form import FormInvalid
+from proxy_service.services.applications import NotPermitted
 from proxy_service.services.common import now
 from proxy_service.services.errors import Conflict, InvalidRequest
 from proxy_service.web import pages
@@ -59,15 +60,15 @@ def _new_page(request: Request, *, service: str | None = None, values: dict | No
     item = None
     if service:
         try:
-            item = applications.proxy_service(service)
+            item = application_form.proxy_service(service)
         except InvalidRequest as error:
             errors.setdefault("service", error.zh)
             status = 422
-    context = {"services": applications.proxy_services(), "item": item, "values": values or {},
+    context = {"services": application_form.proxy_services(), "item": item, "values": values or {},
                "chosen": materials or [], "errors": errors, "error_fields": FORM_FIELDS}
     if item is not None:
         context.update(
-            relationships=applications.RELATIONSHIPS, form_id=form_id or uuid.uuid4().hex,
+            relationships=application_form.RELATIONSHIPS, form_id=form_id or uuid.uuid4().hex,
             consent_version=consent_texts.PROXY_CONSENT_VERSION,
             consent_paragraphs=consent_texts.proxy_consent(item.name),
             sensitive_text=consent_texts.sensitive_consent(), today=now().date().isoformat(),
@@ -87,10 +88,10 @@ def _file(request: Request, account: Account, form: FormData):
     upload = None
     # A file input left empty still sends a part, with no name and no content.
     if isinstance(chosen_file, UploadFile) and (chosen_file.filename or chosen_file.size):
-        upload = applications.Upload(chosen_file.filename or "", chosen_file.file)
+        upload = application_form.Upload(chosen_file.filename or "", chosen_file.file)
     settings = request.app.state.settings
     try:
-        application_id, again = applications.file_console_application(
+        application_id, again = application_form.file_console_application(
             request.app.state.make_uow, values, materials, upload, community=account.community,
             actor=account.username, upload_dir=settings.upload_dir, max_bytes=settings.upload_max_bytes)
     except FormInvalid as invalid:

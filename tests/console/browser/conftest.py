@@ -25,7 +25,9 @@ ACCOUNTS = {
 }
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop running in this thread while it
+# is open, which would break later tests that call asyncio.run(); it closes after this package.
+@pytest.fixture(scope="package")
 def browser():
     problem = missing_tools()
     if problem:
