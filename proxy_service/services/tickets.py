@@ -32,7 +32,8 @@ CHANNEL_LABELS = {"phone": "电话", "kiosk": "自助终端", "web": "网页", "
 STATUS_LABELS = {"open": "等待接单", "claimed": "处理中", "callback_scheduled": "已约回电", "resolved": "已办结"}
 ACTION_LABELS = {
     "create": "转入人工", "claim": "接单", "release": "放回队列", "resolve": "办结", "schedule_callback": "约回电",
-    "add_note": "写备注", "reveal_phone": "查看完整号码", "purge_personal_data": "到期删除个人信息",
+    "add_note": "写备注", "reveal_phone": "查看完整号码", "view_transcript": "查看对话记录",
+    "purge_personal_data": "到期删除个人信息",
 }
 
 
@@ -292,15 +293,17 @@ def _page(uow, ticket: m.HandoffTicket, *, viewer: str, is_admin: bool, reveal: 
             "actions": available_actions(ticket.status, ticket.assignee, viewer=viewer, is_admin=is_admin)}
 
 
-def ticket_page(uow, ticket_id: int, *, viewer: str, is_admin: bool) -> dict:
-    """Everything the ticket page shows: facts, conversation, slots, notes, the audit trail."""
-    with uow:
-        return _page(uow, _ticket(uow, ticket_id), viewer=viewer, is_admin=is_admin)
+def ticket_page(uow, ticket_id: int, *, viewer: str, is_admin: bool, record_view: bool = False) -> dict:
+    """Everything the ticket page shows: facts, conversation, slots, notes, the audit trail.
 
-
-def audit_trail(uow, ticket_id: int) -> list[dict]:
+    With record_view, opening a ticket that still holds the caller's words (names, what they
+    need) is itself an audit event: who read them, and when."""
     with uow:
-        return _trail(uow, _ticket(uow, ticket_id).id)
+        ticket = _ticket(uow, ticket_id)
+        if record_view and ticket.purged_at is None and (ticket.transcript or ticket.filled_slots):
+            audit(uow, actor=viewer, entity=ticket, action="view_transcript")
+            uow.commit()
+        return _page(uow, ticket, viewer=viewer, is_admin=is_admin)
 
 
 def list_notes(uow, ticket_id: int) -> list[dict]:

@@ -24,12 +24,12 @@ def queue(request: Request, code: str, _account=Depends(staff)):
 
 
 def _ticket_page(request: Request, ticket_id: int, account, status: int = 200, error: ServiceError | None = None,
-                 form: dict | None = None, ticket: dict | None = None):
+                 form: dict | None = None, ticket: dict | None = None, record_view: bool = False):
     """The ticket page; after a refused form, with the message and what was typed."""
     if isinstance(error, NotFound):
         raise error
     ticket = ticket or tickets.ticket_page(request.app.state.make_uow(), ticket_id, viewer=account.username,
-                                           is_admin=account.role == "admin")
+                                           is_admin=account.role == "admin", record_view=record_view)
     field = error.details.get("field") if error else None
     return pages.render(request, "ticket.html", status_code=status, t=ticket, error=error, error_field=field,
                         form=form or {}, max_note=tickets.MAX_NOTE_LENGTH,
@@ -38,7 +38,7 @@ def _ticket_page(request: Request, ticket_id: int, account, status: int = 200, e
 
 @router.get("/tickets/{ticket_id}")
 def ticket(request: Request, ticket_id: int, account=Depends(staff)):
-    return _ticket_page(request, ticket_id, account)
+    return _ticket_page(request, ticket_id, account, record_view=True)
 
 
 @router.post("/tickets/{ticket_id}/reveal")
