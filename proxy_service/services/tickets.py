@@ -9,7 +9,7 @@ from catalogue import OFFER_LABELS, load_catalogue
 from proxy_service import models as m
 from proxy_service.crypto import decrypt, encrypt, mask_phone, normalize_digits
 from proxy_service.services import calendar
-from proxy_service.services.common import audit, finish, new_reference, now
+from proxy_service.services.common import audit, finish, new_reference, notify, now
 from proxy_service.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from proxy_service.services.reference import COMPLAINTS_QUEUE, queue_for_topic
 from proxy_service.settings import get_settings
@@ -158,6 +158,11 @@ def _apply(uow, ticket: m.HandoffTicket, action: str, *, actor: str, callback_fr
         if callback_from is None:
             raise InvalidRequest("请给出回电时间。", "callback_from is required.", field="callback_from")
         ticket.callback_from, ticket.callback_until = callback_from, callback_from + CALLBACK_WINDOW
+        # The caller hears when to expect us, and knows the number that will ring is ours.
+        notify(uow, kind="callback_scheduled", phone=decrypt(ticket.caller_phone_enc), entity=ticket,
+               body=f"【示例市政务帮办】我们会在{callback_from.month}月{callback_from.day}日"
+                    f"{callback_from:%H:%M}到{ticket.callback_until:%H:%M}之间给您回电，请留意接听。"
+                    f"工单编号{ticket.reference}。")
     stamp, from_state = now(), ticket.status
     ticket.status, ticket.updated_at = to_state, stamp
     if action == "claim":

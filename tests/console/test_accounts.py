@@ -172,3 +172,16 @@ def test_create_admin_command_makes_an_administrator_who_can_sign_in(app, consol
     assert create_admin.main(["--username", "first-admin"]) == 1       # taken: refused, not overwritten
     client = sign_in(app, "first-admin", "first-admin-pass")
     assert client.get("/admin/users").status_code == 200
+
+
+def test_every_console_page_needs_a_signed_in_account(app):
+    """Signed out, each page (but the sign-in page) sends the browser to sign in; none shows content."""
+    client = TestClient(app, raise_server_exceptions=False)
+    public = {"/login", "/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+    pages = [route.path for route in app.routes if "GET" in getattr(route, "methods", ())
+             and not route.path.startswith("/api/") and route.path not in public]
+    assert len(pages) >= 10
+    for path in pages:
+        concrete = re.sub(r"\{[^}]+\}", "1", path)
+        response = client.get(concrete, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"].startswith("/login?next="), path

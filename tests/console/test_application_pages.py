@@ -295,6 +295,16 @@ def test_an_oversized_file_is_refused_and_the_answers_kept(worker, uow_factory, 
     assert stored_files(console_settings) == before and application_count(uow_factory) == count
 
 
+def test_a_body_far_over_the_limit_is_refused_before_it_is_read(worker, uow_factory, console_settings):
+    """Past twice the file limit (+1 MiB for the other fields) the whole post is refused at once, with a page."""
+    before, count = stored_files(console_settings), application_count(uow_factory)
+    huge = PDF[:-7] + b"0" * (2 * console_settings.upload_max_bytes + 1024 * 1024) + b"\n%%EOF\n"
+    response = submit(worker, file=("huge.pdf", huge, "application/pdf"))
+    assert response.status_code == 413
+    assert "<h1>内容太大</h1>" in response.text and "换一个小一点的文件" in response.text
+    assert stored_files(console_settings) == before and application_count(uow_factory) == count
+
+
 @pytest.mark.parametrize("file", [
     ("note.pdf", b"this is plain text, not a PDF", "application/pdf"),
     ("scan.png", b"\x89PNG\r\n\x1a\n" + b"junk" * 100, "image/png"),

@@ -274,6 +274,10 @@ def test_a_valid_callback_time_is_scheduled(staff, uow_factory):
     assert after["status"] == "callback_scheduled" and after["callback_from"] == when.isoformat()
     page = staff.get(response.headers["location"])
     assert "已约好回电时间。" in page.text and "10:30到12:30" in page.text
+    with uow_factory() as uow:                     # the caller is told by SMS (outbox)
+        [sms] = uow.outbox.for_entity("handoff_tickets", view["id"])
+        assert sms.kind == "callback_scheduled" and sms.status == "pending"
+        assert f"{when.month}月{when.day}日10:30到12:30之间给您回电" in sms.body
 
 
 def test_notes_are_added_and_checked(staff, uow_factory):
