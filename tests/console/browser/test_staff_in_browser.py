@@ -2,11 +2,17 @@
 read what the caller said, claim it and resolve it; the staff pages pass the axe check."""
 from __future__ import annotations
 
+import re
 import uuid
 
+import requests
 from sqlalchemy import select
 
 from proxy_service import models as m
+from proxy_service.services import calendar
+from proxy_service.services.common import now
+from proxy_service.settings import get_settings
+from tests.conftest import TOKEN
 from tests.console.browser.chromium import axe_violations, describe, overflows_horizontally
 from tests.console.browser.conftest import screenshot
 
@@ -77,4 +83,25 @@ def test_staff_pages_hold_at_200_percent_zoom(open_as, rasa, console_uow):
         page.goto(path)
         assert not overflows_horizontally(page), path
         assert_accessible(page)
+
+
+def test_a_booking_made_through_the_api_shows_on_its_day_with_the_remaining_capacity(open_as, api_url):
+    day = calendar.bookable_days(now().date())[0]
+    response = requests.post(f"{api_url}/api/bookings", timeout=30, headers={"Authorization": f"Bearer {TOKEN}"}, json={
+        "service_code": "elderly_allowance", "mode": "assisted", "place_code": "city_hall", "day": day.isoformat(),
+        "half_day": "am", "resident": {"name": "王秀英", "phone": "13911112222"}, "channel": "phone",
+        "consent": {"given": True, "wording_version": "2026-11"}})
+    assert response.status_code == 201, response.text
+    page = open_as("staff")
+    page.goto("/bookings")
+    page.get_by_label("日期").fill(day.isoformat())
+    page.get_by_label("办事地点").select_option("city_hall")
+    page.get_by_role("button", name="查看").click()
+    sheet = page.locator("main").inner_text()
+    assert response.json()["reference"] in sheet and "王*英" in sheet and "王秀英" not in sheet
+    capacity = get_settings().slot_capacity
+    morning = re.search(r"上午\s*可约\s*(\d+)\s*个\s*已约\s*(\d+)\s*个\s*还剩\s*(\d+)\s*个", sheet)
+    offered, booked, left = map(int, morning.groups())
+    assert offered == capacity and booked >= 1 and left == capacity - booked
+    assert_accessible(page)
     screenshot(page, "staff-bookings")
