@@ -85,6 +85,7 @@ bench: train
 	@bash tools/ensure-postgres.sh
 	$(RUN) python -m bench.assistant_latency
 	$(RUN) python -m bench.api_throughput
+	$(RUN) python -m bench.console_pages
 	$(RUN) python -m bench.recognition --json bench/results/recognition.json
 	$(RUN) python -m bench.voice_latency
 

@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, insert, select, text
 
 from bench.assistant_latency import summary
 from proxy_service import models as m
+from proxy_service.crypto import encrypt
 from proxy_service.db import engine_for, session_factory
 from proxy_service.services import accounts
 from proxy_service.services.common import now
@@ -62,7 +63,7 @@ def seed(url: str) -> int:
                   "started_at": stamp - timedelta(minutes=rng.uniform(0, 30 * 24 * 60)), "status": "completed",
                   "created_at": stamp, "updated_at": stamp} for _ in range(CALLS)]
         session.execute(insert(m.Call), calls)
-        resident = m.Resident(name_enc="x", created_at=stamp)
+        resident = m.Resident(name_enc=encrypt("王秀英"), phone_enc=encrypt("13912345678"), created_at=stamp)
         session.add(resident)
         session.flush()
         consent = m.Consent(resident_id=resident.id, purpose="proxy", wording_version="bench", channel="web",
@@ -71,7 +72,7 @@ def seed(url: str) -> int:
         session.flush()
         session.execute(insert(m.ProxyApplication), [{
             "reference": f"{20_000_000 + i}", "resident_id": resident.id, "service_code": "elderly_allowance",
-            "community": "幸福社区", "agent_name_enc": "x", "relationship_to_resident": "子女",
+            "community": "幸福社区", "agent_name_enc": encrypt("王建国"), "relationship_to_resident": "子女",
             "authorisation_scope": "代为申请", "authorisation_valid_from": date.today(),
             "authorisation_valid_until": date.today() + timedelta(days=90), "consent_id": consent.id,
             "materials": [{"name": "户口本", "provided": True}], "status": rng.choice(("submitted", "accepted")),

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import uuid
 from datetime import date, timedelta
 
 import pytest
 
+from proxy_service import models as m
 from proxy_service.services import applications, bookings, calls, dashboard, tickets
 from proxy_service.services.applications import ApplicationRequest
 from proxy_service.services.common import now
@@ -130,11 +132,20 @@ def test_claim_wait_median_and_p90(uow_factory):
                                    "median_minutes": 7.0, "p90_minutes": 24.0}
 
 
-def test_percentile_is_linear_interpolation():
-    assert dashboard.percentile([], 0.5) is None
-    assert dashboard.percentile([3.0], 0.9) == 3.0
-    assert dashboard.percentile([5, 1, 3], 0.5) == 3
-    assert dashboard.percentile(list(range(1, 11)), 0.9) == pytest.approx(9.1)
+def test_percentile_in_the_database_interpolates_between_neighbours(uow_factory):
+    """Over the waits of the calls table's durations: 10 calls lasting 1..10 s → p90 = 9.1, median = 5.5."""
+    marker = f"CApct{uuid.uuid4().hex[:8]}"
+    with uow_factory() as uow:
+        for seconds in range(1, 11):
+            uow.calls.add(m.Call(call_sid=f"{marker}{seconds}", channel="phone", duration_seconds=seconds,
+                                 created_at=now(), updated_at=now()))
+        uow.commit()
+        where = [m.Call.call_sid.like(f"{marker}%")]
+        value = m.Call.duration_seconds * 1.0
+        assert dashboard.percentile(uow.session, value, where, 10, 0.9) == pytest.approx(9.1)
+        assert dashboard.percentile(uow.session, value, where, 10, 0.5) == pytest.approx(5.5)
+        assert dashboard.percentile(uow.session, value, where, 10, 1.0) == pytest.approx(10)
+        assert dashboard.percentile(uow.session, value, where, 0, 0.5) is None
 
 
 def test_bookings_by_errand_with_cancellations(uow_factory):
