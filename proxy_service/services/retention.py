@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from proxy_service import models as m
 from proxy_service.services import uploads
@@ -17,7 +17,7 @@ def purge_expired(uow, *, actor: str = "retention-job") -> dict:
     the audit trail stay meaningful); tickets keep queue, reason and times.
     """
     cutoff = now() - timedelta(days=get_settings().retention_days)
-    counts = {"tickets": 0, "bookings": 0, "applications": 0, "calls": 0, "residents": 0}
+    counts = {"tickets": 0, "bookings": 0, "applications": 0, "calls": 0, "residents": 0, "sessions": 0}
     with uow:
         session = uow.session
         tickets = session.execute(select(m.HandoffTicket).where(
@@ -55,11 +55,24 @@ def purge_expired(uow, *, actor: str = "retention-job") -> dict:
             audit(uow, actor=actor, entity=call, action="purge_personal_data")
             counts["calls"] += 1
         counts["residents"] = _purge_inactive_residents(uow, cutoff, actor)
+        counts["sessions"] = _purge_dead_sessions(uow)
         uow.commit()
     # The signed authorisations go once the database no longer points at them.
     for name in files:
         uploads.delete(get_settings().upload_dir, name)
     return counts
+
+
+def _purge_dead_sessions(uow) -> int:
+    """Console sessions past their idle limit (they can no longer sign anyone in) and old
+    sign-in failure counts: rows that only say who used the console when."""
+    settings, stamp = get_settings(), now()
+    idle = stamp - timedelta(minutes=settings.session_idle_minutes)
+    dead = uow.session.execute(delete(m.WebSession).where(m.WebSession.last_seen_at < idle)).rowcount
+    uow.session.execute(delete(m.LoginThrottle).where(
+        m.LoginThrottle.window_started_at < stamp - timedelta(days=1),
+        (m.LoginThrottle.locked_until.is_(None)) | (m.LoginThrottle.locked_until < stamp)))
+    return dead
 
 
 def _purge_inactive_residents(uow, cutoff, actor: str) -> int:

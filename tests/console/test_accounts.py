@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from proxy_service.services import accounts
+from proxy_service.services import accounts, retention
 from proxy_service.services.common import now
 from proxy_service.web import create_admin
 from proxy_service.web.security import SESSION_COOKIE
@@ -185,3 +185,20 @@ def test_every_console_page_needs_a_signed_in_account(app):
         concrete = re.sub(r"\{[^}]+\}", "1", path)
         response = client.get(concrete, follow_redirects=False)
         assert response.status_code == 303 and response.headers["location"].startswith("/login?next="), path
+
+
+def test_the_retention_job_removes_dead_sessions_and_old_failure_counts(app, uow_factory):
+    account = new_account(uow_factory, "staff")
+    live, _ = login(app, account.username, PASSWORD)
+    stale, _ = login(app, account.username, PASSWORD)
+    login(app, "someone-forgotten", "wrong-password")
+    with uow_factory() as uow:
+        uow.web_sessions.get(accounts.token_hash(stale.cookies[SESSION_COOKIE])).last_seen_at = now() - timedelta(hours=2)
+        uow.login_throttle.get("user:someone-forgotten").window_started_at = now() - timedelta(days=2)
+        uow.commit()
+    assert retention.purge_expired(uow_factory())["sessions"] == 1
+    with uow_factory() as uow:
+        assert uow.web_sessions.get(accounts.token_hash(live.cookies[SESSION_COOKIE])) is not None
+        assert uow.web_sessions.get(accounts.token_hash(stale.cookies[SESSION_COOKIE])) is None
+        assert uow.login_throttle.get("user:someone-forgotten") is None
+    assert live.get("/queues").status_code == 200
