@@ -19,9 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import requests
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert
 
 from bench.assistant_latency import percentile
+from bench.databases import on_both_databases
 from proxy_service import models as m
 from proxy_service.db import session_factory
 from proxy_service.services import calendar
@@ -32,7 +33,6 @@ from tools.services import running_api
 RESULTS = ROOT / "bench" / "results" / "api.json"
 TICKETS, BOOKINGS, CLIENTS, LIST_CALLS = 100_000, 400, 8, 200
 TOKEN = "bench-token"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def seed_tickets(url: str, count: int) -> None:
@@ -95,25 +95,7 @@ def measure(url: str) -> dict:
 
 
 def main() -> int:
-    results = {}
-    sqlite_path = ROOT / "var" / "bench" / "api-bench.db"
-    sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in sqlite_path.parent.glob("api-bench.db*"):
-        leftover.unlink()
-    results["sqlite"] = measure(f"sqlite:///{sqlite_path}")
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT", future=True)
-    name = f"helpline_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        results["postgresql"] = measure(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}")
-    finally:
-        from proxy_service.db import engine_for
-
-        engine_for(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}").dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    results["measured_at"] = time.strftime("%Y-%m-%d %H:%M")
+    results = on_both_databases(measure, "api-bench")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1))
     print("| database | create booking: req/s | p50 ms | p95 ms | list queue (100k tickets): p50 ms | p95 ms |")

@@ -17,25 +17,24 @@ import sys
 import time
 import uuid
 from datetime import date, timedelta
-from pathlib import Path
 
 import requests
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import insert, select
 
 from bench.assistant_latency import summary
+from bench.databases import on_both_databases
 from proxy_service import models as m
 from proxy_service.crypto import encrypt
-from proxy_service.db import engine_for, session_factory
+from proxy_service.db import session_factory
 from proxy_service.services import accounts
 from proxy_service.services.common import now
 from proxy_service.uow import SqlUnitOfWork
 from tools.model import ROOT
-from tools.services import _tree_rss_kib, running_api
+from tools.services import child_running, running_api, tree_rss_kib
 
 RESULTS = ROOT / "bench" / "results" / "console.json"
 TICKETS, CALLS, APPLICATIONS, REPEATS, SIGN_INS = 100_000, 20_000, 2_000, 40, 10
 PASSWORD = "bench-password-1"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def seed(url: str) -> int:
@@ -103,17 +102,6 @@ def timed_pages(session: requests.Session, base: str, path: str) -> dict:
     return summary(times)
 
 
-def server_pid(port: str) -> int:
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            args = cmdline.read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"uvicorn" in b" ".join(args) and port.encode() in args:
-            return int(cmdline.parent.name)
-    raise RuntimeError(f"no uvicorn on port {port}")
-
-
 def measure(url: str) -> dict:
     with running_api(ROOT / "var" / "bench" / "console", url, "bench-token") as base:
         ticket_id = seed(url)
@@ -134,29 +122,12 @@ def measure(url: str) -> dict:
         }
         results = {name: timed_pages(session, base, path) for name, (session, path) in pages.items()}
         results["sign in (argon2id)"] = summary(sign_ins)
-        results["server_rss_mib"] = round(_tree_rss_kib(server_pid(base.rsplit(":", 1)[1])) / 1024, 1)
+        results["server_rss_mib"] = round(tree_rss_kib(child_running("proxy_service.api.main")) / 1024, 1)
     return results
 
 
 def main() -> int:
-    results = {}
-    sqlite_path = ROOT / "var" / "bench" / "console-bench.db"
-    sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in sqlite_path.parent.glob("console-bench.db*"):
-        leftover.unlink()
-    results["sqlite"] = measure(f"sqlite:///{sqlite_path}")
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT", future=True)
-    name = f"helpline_bench_{uuid.uuid4().hex[:8]}"
-    pg_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        results["postgresql"] = measure(pg_url)
-    finally:
-        engine_for(pg_url).dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    results["measured_at"] = time.strftime("%Y-%m-%d %H:%M")
+    results = on_both_databases(measure, "console-bench")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False))
     print(f"| page ({TICKETS} tickets, {CALLS} calls) | SQLite p50 ms | p95 ms | PostgreSQL p50 ms | p95 ms |")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench.assistant_latency import percentile, summary
 from tools.model import ROOT, ensure_model
-from tools.services import _tree_rss_kib, running_api, running_assistant, running_gateway
+from tools.services import child_running, running_api, running_assistant, running_gateway, tree_rss_kib
 from voice.call_simulator import CallerTurn, Simulator
 
 RESULTS = ROOT / "bench" / "results" / "voice.json"
@@ -100,35 +100,26 @@ def main() -> int:
     with running_api(workdir / "api", f"sqlite:///{workdir / 'voice.db'}") as api_url, \
             running_assistant(model, workdir, api_url) as assistant, \
             running_gateway(workdir / "voice", assistant.url, api_url, auth_token=TWILIO_TOKEN) as url:
-        gateway_pid = next(p for p in _children_of(os.getpid()) if "voice.app" in _cmdline(p))
+        gateway_pid = child_running("voice.app")
         asyncio.run(calls(url, 1, QUESTIONS[:1]))            # warm the models (speech cache: first question)
         greetings: list[float] = []
         results["one_call"] = summary(asyncio.run(calls(url, 1, QUESTIONS, greetings)))
         results["one_call_cached"] = summary(asyncio.run(calls(url, 1, QUESTIONS, greetings)))
         results["loads"] = []
         for count in LOADS:
-            rss_before, cpu_before = _tree_rss_kib(gateway_pid), cpu_seconds(gateway_pid)
+            rss_before, cpu_before = tree_rss_kib(gateway_pid), cpu_seconds(gateway_pid)
             latencies = asyncio.run(calls(url, count, QUESTIONS[:2], greetings))
             results["loads"].append({
                 "calls": count, "turns": len(latencies), "p50_ms": summary(latencies)["p50_ms"],
                 "p95_ms": round(percentile(latencies, 0.95), 1),
                 "gateway_cpu_s_per_call": round((cpu_seconds(gateway_pid) - cpu_before) / count, 2),
-                "gateway_rss_mib": round(_tree_rss_kib(gateway_pid) / 1024, 1),
-                "rss_growth_mib_per_call": round((_tree_rss_kib(gateway_pid) - rss_before) / 1024 / count, 1)})
+                "gateway_rss_mib": round(tree_rss_kib(gateway_pid) / 1024, 1),
+                "rss_growth_mib_per_call": round((tree_rss_kib(gateway_pid) - rss_before) / 1024 / count, 1)})
         results["greeting_first_audio"] = summary(greetings)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, ensure_ascii=False, indent=2))
     print(table(results))
     return 0
-
-
-def _children_of(pid: int) -> list[int]:
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(c) for c in children]
-
-
-def _cmdline(pid: int) -> str:
-    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
 
 
 def table(results: dict) -> str:

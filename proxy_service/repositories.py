@@ -28,8 +28,9 @@ class SqlRepository(Generic[T]):
         self.session.flush()
         return record
 
-    def get(self, record_id: int) -> T | None:
-        return self.session.get(self.model, record_id)
+    def get(self, key: int | str) -> T | None:
+        """By primary key (an id, or the key of keyed tables such as sessions)."""
+        return self.session.get(self.model, key)
 
     def _one(self, **where) -> T | None:
         return self.session.execute(select(self.model).filter_by(**where)).scalar_one_or_none()
@@ -244,9 +245,6 @@ class OutboxRepository(SqlRepository[m.Notification]):
 class IdempotencyRepository(SqlRepository[m.IdempotencyRecord]):
     model = m.IdempotencyRecord
 
-    def get(self, key: str) -> m.IdempotencyRecord | None:  # type: ignore[override]
-        return self.session.get(m.IdempotencyRecord, key)
-
 
 class NoteRepository(SqlRepository[m.TicketNote]):
     model = m.TicketNote
@@ -269,15 +267,9 @@ class UserRepository(SqlRepository[m.StaffUser]):
         query = select(m.StaffUser).order_by(m.StaffUser.role, m.StaffUser.username)
         return list(self.session.execute(query).scalars())
 
-    def count(self) -> int:
-        return int(self.session.execute(select(func.count()).select_from(m.StaffUser)).scalar_one())
-
 
 class WebSessionRepository(SqlRepository[m.WebSession]):
     model = m.WebSession
-
-    def get(self, token_hash: str) -> m.WebSession | None:  # type: ignore[override]
-        return self.session.get(m.WebSession, token_hash)
 
     def delete_for_user(self, user_id: int) -> None:
         self.session.execute(delete(m.WebSession).where(m.WebSession.user_id == user_id))
@@ -288,9 +280,6 @@ class WebSessionRepository(SqlRepository[m.WebSession]):
 
 class ThrottleRepository(SqlRepository[m.LoginThrottle]):
     model = m.LoginThrottle
-
-    def get(self, key: str) -> m.LoginThrottle | None:  # type: ignore[override]
-        return self.session.get(m.LoginThrottle, key)
 
     def clear(self, key: str) -> None:
         self.session.execute(delete(m.LoginThrottle).where(m.LoginThrottle.key == key))

@@ -59,18 +59,30 @@ class Assistant:
 
     def rss_mib(self) -> dict[str, float]:
         """Resident memory of each process (and its children), from /proc."""
-        return {name: _tree_rss_kib(pid) / 1024 for name, pid in self.pids.items()}
+        return {name: tree_rss_kib(pid) / 1024 for name, pid in self.pids.items()}
 
 
-def _tree_rss_kib(pid: int) -> int:
+def child_pids(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def child_running(module: str, parent: int | None = None) -> int:
+    """The pid of the child process (of this one, by default) whose command line names `module`."""
+    for pid in child_pids(parent or os.getpid()):
+        if module in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+            return pid
+    raise RuntimeError(f"no child process running {module}")
+
+
+def tree_rss_kib(pid: int) -> int:
     total = 0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             total += int(line.split()[1])
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    for child in children.read_text().split() if children.exists() else []:
-        with contextlib.suppress(FileNotFoundError):
-            total += _tree_rss_kib(int(child))
+    if Path(f"/proc/{pid}/task/{pid}/children").exists():
+        for child in child_pids(pid):
+            with contextlib.suppress(FileNotFoundError):
+                total += tree_rss_kib(child)
     return total
 
 

@@ -142,11 +142,10 @@ def _count_failure(uow, key: str, limit: int, stamp: datetime) -> None:
     settings = get_settings()
     window = timedelta(minutes=settings.login_lock_minutes)
     row = uow.login_throttle.get(key)
-    if row is None or stamp - row.window_started_at > window:
-        if row is not None:
-            uow.login_throttle.clear(key)
-            uow.session.flush()
+    if row is None:
         row = uow.login_throttle.add(m.LoginThrottle(key=key, failures=0, window_started_at=stamp))
+    elif stamp - row.window_started_at > window:        # a new window: earlier failures are forgiven
+        row.failures, row.window_started_at, row.locked_until = 0, stamp, None
     row.failures += 1
     if row.failures >= limit:
         row.locked_until = stamp + window

@@ -10,11 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from proxy_service.api.app import create_app
-from proxy_service.db import session_factory
 from proxy_service.migrate import upgrade
 from proxy_service.services import accounts
 from proxy_service.settings import Settings
-from proxy_service.uow import SqlUnitOfWork
+from tests.proxy.builders import uow_factory_for
 
 PASSWORD = "test-password-1"
 COMMUNITY = "幸福社区"
@@ -31,8 +30,7 @@ def console_db(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def uow_factory(console_db):
-    factory = session_factory(console_db)
-    return lambda idempotency=None: SqlUnitOfWork(factory, idempotency)
+    return uow_factory_for(console_db)
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from datetime import date
+from datetime import date, timedelta
 
+from proxy_service.db import session_factory
 from proxy_service.services import calendar
+from proxy_service.services.applications import ApplicationRequest
 from proxy_service.services.bookings import BookingRequest
 from proxy_service.services.common import now
 from proxy_service.services.residents import ResidentInput
 from proxy_service.services.tickets import TicketRequest
+from proxy_service.uow import SqlUnitOfWork
 
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -41,3 +44,20 @@ def ticket_request(**changes) -> TicketRequest:
         filled_slots={"service": "social_security_card"},
     )
     return dataclasses.replace(request, **changes)
+
+
+def application_request(**changes) -> ApplicationRequest:
+    request = ApplicationRequest(
+        service_code="elderly_allowance", community="幸福里社区",
+        resident=ResidentInput(name="孙奶奶", phone=random_phone(), birth_year=1938),
+        agent_name="孙小红", relationship="女儿", authorisation_scope="代为申请高龄津贴并领取结果",
+        valid_from=date.today(), valid_until=date.today() + timedelta(days=90), consent_given=True,
+        consent_wording_version="2026-11", provided_materials=("老人身份证", "户口本"),
+    )
+    return dataclasses.replace(request, **changes)
+
+
+def uow_factory_for(url: str):
+    """Units of work on one database, as the app's `make_uow` takes them (optionally idempotent)."""
+    factory = session_factory(url)
+    return lambda idempotency=None: SqlUnitOfWork(factory, idempotency)

@@ -11,11 +11,10 @@ from sqlalchemy import create_engine, text
 from fastapi.testclient import TestClient
 
 from proxy_service.api.app import create_app
-from proxy_service.db import engine_for, session_factory
+from proxy_service.db import engine_for
 from proxy_service.migrate import upgrade
 from proxy_service.settings import Settings
-from proxy_service.uow import SqlUnitOfWork
-from tests.proxy.builders import TOKEN
+from tests.proxy.builders import TOKEN, uow_factory_for
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -54,8 +53,7 @@ def database_url(request, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def uow_factory(database_url):
-    factory = session_factory(database_url)
-    return lambda idempotency=None: SqlUnitOfWork(factory, idempotency)
+    return uow_factory_for(database_url)
 
 
 @pytest.fixture(scope="module")

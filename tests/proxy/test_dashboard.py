@@ -5,35 +5,21 @@ from before to after; only the claim-wait test claims tickets, so its median is 
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
 from proxy_service import models as m
 from proxy_service.services import applications, bookings, calls, dashboard, tickets
-from proxy_service.services.applications import ApplicationRequest
 from proxy_service.services.common import now
 from proxy_service.services.errors import InvalidRequest
-from proxy_service.services.residents import ResidentInput
 from proxy_service.web import charts
-from tests.proxy.builders import bookable_day, booking_request, random_phone, ticket_request
+from tests.proxy.builders import application_request, bookable_day, booking_request, ticket_request
 
 KEYS = {"days", "since", "calls", "handoffs", "handoffs_by_reason", "bookings_by_errand", "claim_wait",
         "applications_by_status"}
-
-
-def application_request(**changes) -> ApplicationRequest:
-    request = ApplicationRequest(
-        service_code="elderly_allowance", community="幸福里社区",
-        resident=ResidentInput(name="孙奶奶", phone=random_phone(), birth_year=1938),
-        agent_name="孙小红", relationship="女儿", authorisation_scope="代为申请高龄津贴并领取结果",
-        valid_from=date.today(), valid_until=date.today() + timedelta(days=90), consent_given=True,
-        consent_wording_version="2026-11", provided_materials=("老人身份证", "户口本"),
-    )
-    return dataclasses.replace(request, **changes)
 
 
 def by(rows: list[dict], key: str) -> dict:

@@ -1,7 +1,6 @@
 """Tickets, applications, the SMS outbox and retention on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from datetime import date, datetime, timedelta
@@ -18,12 +17,10 @@ from proxy_service.services import (
     retention,
     tickets,
 )
-from proxy_service.services.applications import ApplicationRequest
 from proxy_service.services.common import now
 from proxy_service.services.errors import Conflict, InvalidRequest
-from proxy_service.services.residents import ResidentInput
 from proxy_service.settings import Settings
-from tests.proxy.builders import random_phone, ticket_request
+from tests.proxy.builders import application_request, ticket_request
 
 
 def test_ticket_keeps_the_whole_conversation_and_is_routed_by_topic(uow_factory):
@@ -74,17 +71,6 @@ def test_ticket_transitions_are_checked_and_audited(uow_factory):
     assert trail == [("create", None, "open", "assistant"), ("claim", "open", "claimed", "staff-a"),
                      ("schedule_callback", "claimed", "callback_scheduled", "staff-a"),
                      ("resolve", "callback_scheduled", "resolved", "staff-a")]
-
-
-def application_request(**changes) -> ApplicationRequest:
-    request = ApplicationRequest(
-        service_code="elderly_allowance", community="幸福里社区",
-        resident=ResidentInput(name="孙奶奶", phone=random_phone(), birth_year=1938),
-        agent_name="孙小红", relationship="女儿", authorisation_scope="代为申请高龄津贴并领取结果",
-        valid_from=date.today(), valid_until=date.today() + timedelta(days=90), consent_given=True,
-        consent_wording_version="2026-11", provided_materials=("老人身份证", "户口本"),
-    )
-    return dataclasses.replace(request, **changes)
 
 
 def test_application_lifecycle_notifies_the_resident(uow_factory):
