@@ -76,7 +76,7 @@ def caller_audio(turn: CallerTurn) -> list[bytes]:
     else:
         from voice.tts import ZhTTS
 
-        speech = ZhTTS().synthesize_sync(turn.value)
+        speech = ZhTTS(chars_per_minute=None).synthesize_sync(turn.value)   # a caller: the voice's own pace
         pcm, rate = speech.pcm, speech.rate
     mulaw = pcm16_to_mulaw(resample(pcm, rate, PHONE_RATE))
     frames = [mulaw[i:i + MULAW_FRAME_BYTES] for i in range(0, len(mulaw), MULAW_FRAME_BYTES)]

