@@ -21,7 +21,7 @@ help:
 	@echo "make run       install, train, migrate, start Rasa (5005), actions (5055), API (8000), voice (8080)"
 	@echo "make test      install, train if needed, run every test"
 	@echo "make chat      talk to the running assistant in this terminal"
-	@echo "make train     train the model and the speech LM if their inputs changed (models/)"
+	@echo "make train     train the model and build the speech files if their inputs changed (models/)"
 	@echo "make fetch-models  download and check the Vosk Chinese model (var/models/)"
 	@echo "make eval-nlu  evaluate intents on the held-out sets (reports/, README)"
 	@echo "make bench     latency, throughput and memory benchmarks (bench/results/)"
@@ -47,7 +47,7 @@ catalogue: install
 train: install
 	$(RUN) python -m catalogue.export --check
 	$(RUN) python -m tools.model
-	$(RUN) python -m voice.asr.domain_lm
+	$(RUN) python -m voice.asr.build
 
 # The deployment speech model (Vosk, Chinese): size and SHA-256 checked before unpacking.
 fetch-models: install

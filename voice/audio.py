@@ -6,6 +6,8 @@ callers (a handset held far away) are brought up to a speaking level before reco
 from __future__ import annotations
 
 import audioop  # stdlib up to Python 3.12; the project is pinned to 3.11
+import wave
+from pathlib import Path
 
 import numpy as np
 import soxr
@@ -57,3 +59,23 @@ def speech_to_phone(pcm: bytes, rate: int) -> list[bytes]:
     if frames and len(frames[-1]) < MULAW_FRAME_BYTES:
         frames[-1] = frames[-1] + b"\xff" * (MULAW_FRAME_BYTES - len(frames[-1]))  # μ-law silence
     return frames
+
+
+def read_wav(path: str | Path) -> tuple[bytes, int]:
+    """A PCM WAV file as mono 16-bit samples and its rate (stereo is mixed down, 8/24/32-bit
+    converted). Raises ValueError with a plain reason for anything else."""
+    try:
+        with wave.open(str(path)) as wav:
+            width, channels, rate = wav.getsampwidth(), wav.getnchannels(), wav.getframerate()
+            pcm = wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError) as error:
+        raise ValueError(f"not a PCM WAV file ({error})") from None
+    if width == 1:
+        pcm, width = audioop.lin2lin(audioop.bias(pcm, 1, -128), 1, 2), 2
+    elif width != 2:
+        pcm, width = audioop.lin2lin(pcm, width, 2), 2
+    if channels == 2:
+        pcm = audioop.tomono(pcm, 2, 0.5, 0.5)
+    elif channels != 1:
+        raise ValueError(f"{channels} channels: give a mono or stereo file")
+    return pcm, rate

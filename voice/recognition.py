@@ -19,14 +19,18 @@ _executor = ThreadPoolExecutor(max_workers=ASR_THREADS, thread_name_prefix="asr"
 
 
 class Utterance:
-    def __init__(self, recognizer: Recognizer, vocabulary: str | None = None):
-        self._session = recognizer.session(vocabulary)
+    def __init__(self, recognizer: Recognizer, vocabulary: str | None = None, narrowband: bool = False):
+        self._session = recognizer.session(vocabulary, narrowband=narrowband)
         self._chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._task = asyncio.get_running_loop().create_task(self._decode())
 
     def feed(self, pcm16k: bytes) -> None:
         if pcm16k:
             self._chunks.put_nowait(pcm16k)
+
+    async def partial(self) -> str:
+        """The words heard so far (what turn-taking looks at during a pause)."""
+        return await asyncio.get_running_loop().run_in_executor(_executor, self._session.partial)
 
     async def finish(self) -> str:
         """The final transcript once all audio fed so far is decoded."""

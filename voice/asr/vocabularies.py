@@ -2,15 +2,14 @@
 results are trusted.
 
 In a state that expects a short answer (yes/no, digits, a help mode, a day) the
-recogniser runs a small search over the phrases below (a Vosk grammar; for PocketSphinx
-a tiny LM whose words are the phrases — its JSGF grammar search measured 10–30× slower,
-RTF 0.07–0.26 against 0.006–0.009) next to an open-domain one (for PocketSphinx the
-domain LM with the state's answers weighted up, see domain_lm.BIASED_STATES). Every
+recogniser also looks for the state's phrases: the transducer engine matches the
+syllables it heard against them (`phrase_search`, tolerant of the sounds telephone audio
+blurs), Vosk decodes the audio a second time with the phrases as a grammar. Every
 vocabulary also holds the global commands, which work from anywhere.
 
-The phrase search alone would force anything the caller says onto a phrase (a question
-about a lost 社保卡 comes out as 不要 可以 再说一遍 好的 …), so `choose` decides: an
-open transcript made of phrases is taken as it is; else the phrase result when the open
+A phrase search alone would force anything the caller says onto a phrase (a question
+about a lost 社保卡 would come out as 不要 可以 …), so `choose` decides: an open
+transcript made of phrases is taken as it is; else the phrase result when the open
 transcript sounds almost the same; else the open transcript — the dialogue then treats
 the turn as free speech.
 """
@@ -77,31 +76,15 @@ def digit_strings(count: int = 150, seed: int = 7) -> list[str]:
     return out
 
 
-def search_corpus(vocabulary: str) -> list[tuple[list[str], int]]:
-    """Training sentences of a vocabulary's small LM (each phrase is one word): every
-    phrase alone, and the sequences callers string together (digit strings, 明天 上午)."""
-    listed = phrases(vocabulary)
-    sentences = [([p], 3) for p in listed]
-    if vocabulary == "digits":
-        sentences += [(list(s), 1) for s in digit_strings()]
-    elif vocabulary == "day":
-        days = [p for p in listed if p not in ("上午", "下午", "早上", "中午") and p not in GLOBAL_COMMANDS]
-        sentences += [([d, h], 1) for d in days for h in ("上午", "下午", "早上", "中午")]
-    return sentences
-
-
 _FILLERS = set("啊吧呀哦嗯呢了的嘛哈")
 
 
 def _syllables(text: str) -> list[str]:
     """Toneless pinyin syllables of the Chinese characters in `text` (幺 counts as yi);
     for other scripts (the Korean test model) the characters themselves."""
-    from pypinyin import Style, lazy_pinyin
+    from voice.asr.pinyin import text_syllables
 
-    han = re.sub(r"[^\u3400-\u9fff]", "", text)
-    if not han:
-        return list(re.sub(r"\s+", "", text))
-    return ["yi" if c == "幺" else s for s, c in zip(lazy_pinyin(han, style=Style.NORMAL), han)]
+    return text_syllables(text) or list(re.sub(r"\s+", "", text))
 
 
 def agreement(restricted: str, open_text: str) -> float:
@@ -130,6 +113,45 @@ def parses(text: str, phrase_list: Sequence[str]) -> bool:
     for end in range(1, len(text) + 1):
         reach[end] = any(reach[start] and text[start:end] in units for start in range(max(0, end - longest), end))
     return reach[-1]
+
+
+FILLER_SYLLABLES = frozenset("a ba ya o ne le de en n ai ma".split())
+# A phrase match may miss one syllable in three (after folding blurred sounds), and the
+# whole answer may cost at most this much per syllable heard.
+MAX_COST_PER_SYLLABLE = 0.34
+
+
+def phrase_search(heard, phrase_list: Sequence[str]) -> str:
+    """The phrases (joined) that the syllables `heard` spell out, or "" when they do not:
+    a segmentation of the syllables into phrases, each matched syllable by syllable with
+    the blurred sounds folded (pinyin.fold); filler particles cost little, any other
+    syllable left over costs one, a mismatched syllable one."""
+    from voice.asr.pinyin import fold, text_syllables
+
+    sounds = [fold(s.toneless) for s in heard]
+    n = len(sounds)
+    if not n:
+        return ""
+    spelled = [(p, [fold(s) for s in text_syllables(p)]) for p in phrase_list]
+    spelled = [(p, s) for p, s in spelled if s]
+    best: list[tuple[float, tuple[str, ...]] | None] = [None] * (n + 1)
+    best[0] = (0.0, ())
+    for i in range(n):
+        if best[i] is None:
+            continue
+        cost, found = best[i]
+        moves = [(i + 1, cost + (0.3 if heard[i].toneless in FILLER_SYLLABLES else 1.0), found)]
+        for phrase, syllables in spelled:
+            m = len(syllables)
+            if i + m <= n:
+                misses = sum(a != b for a, b in zip(sounds[i:i + m], syllables))
+                if misses <= m // 3:
+                    moves.append((i + m, cost + misses, (*found, phrase)))
+        for j, c, f in moves:
+            if best[j] is None or c < best[j][0] or (c == best[j][0] and len(f) < len(best[j][1])):
+                best[j] = (c, f)
+    cost, found = best[n]
+    return "".join(found) if found and cost <= MAX_COST_PER_SYLLABLE * n else ""
 
 
 OPEN, IN_VOCABULARY, PHRASES = "open", "open-in-vocabulary", "phrases"

@@ -6,8 +6,8 @@ A restricted vocabulary becomes a runtime grammar (the KaldiRecognizer(model, ra
 phrases) constructor) — Vosk's small models (HCLr.fst + Gr.fst) support this, the big
 ones do not. Grammar phrases are split into words of the model's vocabulary, phrases it
 cannot spell are dropped, and "[unk]" is added when the model has it, so off-list speech
-can come out as [unk] instead of a phrase. As with PocketSphinx, a constrained session
-also decodes the audio open-domain and keeps the phrase result only when both agree.
+can come out as [unk] instead of a phrase. A constrained session also decodes the
+audio open-domain and keeps the phrase result only when both agree (vocabularies.choose).
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from voice.asr import settings, vocabularies
-from voice.asr.lexicon import clean_transcript
 
 log = logging.getLogger(__name__)
+_ASCII_DIGITS = str.maketrans("0123456789", "零一二三四五六七八九")
 
 RATE = 16000
 BLOCK_BYTES = RATE * 2 // 10          # 100 ms: fixed blocks make results independent of chunking
@@ -60,10 +60,18 @@ def load_model(path: Path):
             if not (path / "am" / "final.mdl").exists():
                 raise RuntimeError(
                     f"Vosk model not found at {path}. Run `make fetch-models` to download "
-                    f"{settings.VOSK_MODEL_NAME} there, or set VOSK_MODEL_PATH (or ASR_ENGINE=pocketsphinx).")
+                    f"{settings.VOSK_MODEL_NAME} there, or set VOSK_MODEL_PATH (or ASR_ENGINE=transducer).")
             vosk.SetLogLevel(-1)
             _loaded[path] = vosk.Model(str(path))
         return _loaded[path]
+
+
+def clean_transcript(text: str) -> str:
+    """Vosk's words as one Chinese string: no spaces between Han characters, Arabic digits
+    spelled as Chinese digits, filler tokens ([unk], <noise>) dropped."""
+    text = re.sub(r"<[^>]*>|\[[^\]]*\]|\+\+[^+]*\+\+", " ", text).translate(_ASCII_DIGITS)
+    text = re.sub(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])", "", text.strip())
+    return re.sub(r"\s+", " ", text).strip()
 
 
 class VoskRecognizer:
@@ -114,7 +122,8 @@ class VoskRecognizer:
             spelled.append(UNK)
         return json.dumps(list(dict.fromkeys(spelled)), ensure_ascii=False)
 
-    def session(self, vocabulary: str | None = None) -> "VoskSession":
+    def session(self, vocabulary: str | None = None, *, narrowband: bool = False) -> "VoskSession":
+        """A new utterance (narrowband: telephone audio; the Kaldi model takes it as it is)."""
         if vocabulary is not None and vocabulary not in self.grammars:
             raise ValueError(f"unknown vocabulary {vocabulary!r}; known: {', '.join(self.grammars)}")
         return VoskSession(self, vocabulary)
@@ -169,7 +178,7 @@ class VoskSession:
     def _streams(self):
         return [s for s in (self._restricted, self._open) if s is not None]
 
-    def accept(self, pcm16k: bytes) -> str:
+    def accept(self, pcm16k: bytes) -> None:
         if self._result is not None:
             raise RuntimeError("accept() after finish(): start a new session")
         if self._open is None:
@@ -180,7 +189,9 @@ class VoskSession:
             del self._pending[:BLOCK_BYTES]
             for stream in self._streams():
                 stream.feed(block)
-        return clean_transcript(self._open.text_so_far())
+
+    def partial(self) -> str:
+        return clean_transcript(self._open.text_so_far()) if self._open is not None else ""
 
     def finish(self) -> str:
         if self._result is not None:
