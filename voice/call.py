@@ -7,7 +7,9 @@ back through it, so it knows nothing of Twilio. Turn-taking:
 - the bot speaks (sentence by sentence, each followed by a mark); while marks are
   outstanding the caller's phone is still playing the bot's words;
 - caller speech over the bot (barge-in) or a key press clears the rest at once;
-- a turn ends after the detector's end-of-turn silence; the transcript goes to Rasa;
+- a turn ends after the detector's end-of-turn silence, which depends on what was heard
+  so far (a pause after a whole question is short, after 那个 or half a number long; see
+  turns.py); the transcript goes to Rasa;
 - silence after a question goes to Rasa as /silence (reprompt, offer a person, ticket);
 - 0 → a person, * → repeat, at any time; digits are collected when the bot asked for
   a number (# ends), spoken digits are accepted too;
@@ -17,7 +19,6 @@ back through it, so it knows nothing of Twilio. Turn-taking:
 from __future__ import annotations
 
 import asyncio
-import audioop
 import logging
 import os
 import re
@@ -31,9 +32,10 @@ import soxr
 
 from voice import records
 from voice.asr import Recognizer
-from voice.audio import ASR_RATE, MAX_GAIN, PHONE_RATE, SAMPLE_WIDTH, TARGET_RMS, mulaw_to_pcm16, speech_to_phone
+from voice.audio import ASR_RATE, PHONE_RATE, mulaw_to_pcm16, speech_to_phone
 from voice.dialogue import BotTurn, RasaBridge
 from voice.messages import GREET, HUMAN, READABLE, REPEAT, SILENCE
+from voice.listening import Listener
 from voice.recognition import Utterance
 from voice.telephony import CallEvent, Telephony
 from voice.tts import SpeechChain, split_sentences
@@ -41,9 +43,6 @@ from voice.turns import TurnDetector
 
 log = logging.getLogger(__name__)
 
-# Silence inside a turn reaches the recogniser only this long: the end-of-turn wait is
-# long for older callers, and a recogniser given seconds of silence invents words in it.
-TRAILING_SILENCE_MS = 400
 DIGIT_TIMEOUT_S = float(os.environ.get("VOICE_DIGIT_TIMEOUT_SECONDS", "5"))
 CALLBACK_YES = re.compile(r"^(?!.*(不|别|没)).*(好|要|行|可以|是|对|嗯|麻烦)")
 CALLBACK_FILED = "好的，已经给您登记了回电。工作人员会尽快给您打过来。感谢您的来电，再见。"
@@ -70,6 +69,7 @@ class CallLog:
 
 class CallSession:
     channel = "phone"
+    narrowband = True      # telephone audio: below 4 kHz, upsampled to the recogniser's 16 kHz
 
     def __init__(self, adapter: Telephony, send: Send, *, recognizer: Recognizer, speech: SpeechChain,
                  bridge: RasaBridge, close: Callable[[], Awaitable[None]],
@@ -77,7 +77,7 @@ class CallSession:
                  detector: TurnDetector | None = None, busy: bool = False):
         self.adapter, self._send, self.recognizer, self.speech = adapter, send, recognizer, speech
         self.bridge, self._close, self._transfer = bridge, close, transfer
-        self.detector = detector or TurnDetector()
+        self.listener = Listener(recognizer, narrowband=self.narrowband, detector=detector)
         self.call_id: str | None = None
         self.caller: str | None = None
         self.log = CallLog()
@@ -89,9 +89,6 @@ class CallSession:
         self._turns: asyncio.Queue = asyncio.Queue()
         self._worker: asyncio.Task | None = None
         self._thinking = False
-        self._utterance: Utterance | None = None
-        self._gain = 1.0
-        self._expect: str | None = None
         self._collect: dict | None = None
         self._digits = ""
         self._digit_timer: asyncio.TimerHandle | None = None
@@ -99,6 +96,13 @@ class CallSession:
         self._callback_offered = False
         self.ended = False
         self.busy = busy    # the gateway is at capacity: a callback, not a conversation
+        self._tasks: set[asyncio.Task] = set()
+
+    def _background(self, coroutine) -> None:
+        """Run `coroutine` beside the call, holding a reference until it is done."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- wire ---------------------------------------------------------------------------
 
@@ -116,10 +120,9 @@ class CallSession:
             self.call_id = event.parameters.get("callSid") or event.call_id or "unknown"
             self.caller = event.parameters.get("caller")
             # the greeting must not wait for the record (the API may be slow or down)
-            asyncio.get_running_loop().create_task(
-                records.report(self.call_id, channel=self.channel, caller_phone=self.caller, started=True))
+            self._background(records.report(self.call_id, channel=self.channel, caller_phone=self.caller, started=True))
             if self.busy:
-                asyncio.get_running_loop().create_task(self._busy_line())
+                self._background(self._busy_line())
             else:
                 self._enqueue(GREET, speaker=None)
             return
@@ -141,49 +144,24 @@ class CallSession:
         samples = np.frombuffer(mulaw_to_pcm16(mulaw), dtype=np.int16).astype(np.float32) / 32768
         upsampled = self._resampler.resample_chunk(samples)
         pcm = (np.clip(upsampled, -1, 32767 / 32768) * 32768).astype(np.int16).tobytes()
-        fed = False
-        for kind, _audio in self.detector.feed(pcm):
-            if kind == "speech_start":
-                self._on_speech_start()   # feeds everything heard so far, this chunk included
-                fed = True
-            elif kind == "end_of_turn":
-                self._on_end_of_turn()
+        for kind, utterance in self.listener.feed(pcm):
+            if kind == "speech_start" and (self._pending_marks or self._busy(self._speaking)):
+                log.info("barge-in: the caller spoke over the bot")
+                self._background(self._stop_speaking())
+            elif kind == "turn":
+                self._enqueue(None, speaker="caller", utterance=utterance)
             elif kind == "no_input" and self._listening:
                 self._enqueue(SILENCE, speaker=None)
-        if self._utterance is not None and self.detector.in_speech and not fed \
-                and self.detector.silence_ms <= TRAILING_SILENCE_MS:
-            self._utterance.feed(self._level(pcm))
 
     @property
     def _listening(self) -> bool:
         """Waiting for the caller: not speaking, not waiting for Rasa, no turn underway."""
         return (not self._pending_marks and not self._thinking and self._turns.empty()
-                and not self._busy(self._speaking) and self._utterance is None and not self._digits)
+                and not self._busy(self._speaking) and self.listener.utterance is None and not self._digits)
 
     @staticmethod
     def _busy(task: asyncio.Task | None) -> bool:
         return task is not None and not task.done()
-
-    def _level(self, pcm: bytes) -> bytes:
-        return audioop.mul(pcm, SAMPLE_WIDTH, self._gain) if self._gain != 1.0 else pcm
-
-    def _on_speech_start(self) -> None:
-        if self._pending_marks or self._busy(self._speaking):
-            log.info("barge-in: the caller spoke over the bot")
-            asyncio.get_running_loop().create_task(self._stop_speaking())
-        lead_in = self.detector.utterance_so_far()
-        rms = audioop.rms(lead_in, SAMPLE_WIDTH) if lead_in else 0
-        peak = audioop.max(lead_in, SAMPLE_WIDTH) if lead_in else 0
-        # one gain per utterance, from its first words: quiet callers are raised, loud ones left alone
-        self._gain = 1.0 if not rms or rms >= TARGET_RMS else min(TARGET_RMS / rms, MAX_GAIN, 32767 / max(peak, 1))
-        vocabulary = self._expect
-        self._utterance = Utterance(self.recognizer, vocabulary)
-        self._utterance.feed(self._level(lead_in))
-
-    def _on_end_of_turn(self) -> None:
-        utterance, self._utterance = self._utterance, None
-        if utterance is not None:
-            self._enqueue(None, speaker="caller", utterance=utterance)
 
     # -- keypad -------------------------------------------------------------------------
 
@@ -256,8 +234,9 @@ class CallSession:
         await self._bot_turn(turn)
 
     async def _bot_turn(self, turn: BotTurn) -> None:
-        self._expect = turn.expect
+        self.listener.expect = turn.expect
         self._collect = turn.collect_digits
+        self.listener.digits_wanted = int((turn.collect_digits or {}).get("max") or 0) or None
         self._digits = ""
         for text in turn.texts:
             self.log.add("bot", text)
@@ -338,7 +317,7 @@ class CallSession:
     async def _after_last_mark(self) -> None:
         """The caller has heard the whole reply: act on it, then listen."""
         turn, self._after_speech = self._after_speech, None
-        self.detector.reset()
+        self.listener.reset()
         if turn is None:
             return
         if turn.handoff and turn.handoff.get("transfer") and self._transfer is not None:
@@ -360,9 +339,7 @@ class CallSession:
         for task in (self._speaking, self._worker):
             if self._busy(task) and task is not asyncio.current_task():
                 task.cancel()
-        if self._utterance is not None:
-            self._utterance.abandon()
-            self._utterance = None
+        self.listener.abandon()
         self.ended = True
         if self.call_id:
             await records.report(self.call_id, channel=self.channel, ended=True)

@@ -1,14 +1,24 @@
 """Turn-taking on the caller's audio: when speech starts (barge-in), when a turn ends.
 
-Older callers pause mid-sentence and start slowly, so the end of a turn needs a longer
-silence than the usual ~0.5 s (VOICE_END_SILENCE_MS, 1.2 s by default). A turn is also cut
-at VOICE_MAX_UTTERANCE_MS, and a caller who says nothing for VOICE_NO_INPUT_MS after a
-question produces a `no_input` event (the gateway reprompts gently, never hangs up).
-Works on 20 ms frames of 16 kHz PCM16, the recogniser's format.
+A fixed long wait makes every answer slow; a fixed short one cuts older callers off in
+the middle of a sentence. So the wait depends on what was heard so far:
+
+- the detector reports a `pause` once the caller has been quiet PAUSE_CHECK_MS inside a
+  turn; the call asks the recogniser for the words so far and sets the wait for this
+  pause with `wait(ms)` (`end_silence_for` below says how long);
+- a complete request or a complete answer to the question just asked (a whole phone
+  number, 是/不是, a day) ends after SHORT_WAIT_MS; a fragment (a trailing 那个、就是、我想、
+  的, half a number) waits LONG_WAIT_MS; anything else END_SILENCE_MS (the old fixed wait);
+- a slow speaker, or a caller who has already paused this long and gone on, gets more.
+
+A turn is also cut at VOICE_MAX_UTTERANCE_MS, and a caller who says nothing for
+VOICE_NO_INPUT_MS after a question produces a `no_input` event (the gateway reprompts
+gently, never hangs up). Works on 20 ms frames of 16 kHz PCM16, the recogniser's format.
 """
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 import webrtcvad
@@ -16,6 +26,12 @@ import webrtcvad
 FRAME_MS = 20
 FRAME_BYTES = 16000 * 2 * FRAME_MS // 1000        # 640 bytes of 16 kHz PCM16
 END_SILENCE_MS = int(os.environ.get("VOICE_END_SILENCE_MS", "1200"))
+SHORT_WAIT_MS = int(os.environ.get("VOICE_END_SILENCE_SHORT_MS", "600"))
+LONG_WAIT_MS = int(os.environ.get("VOICE_END_SILENCE_LONG_MS", "2000"))
+MAX_WAIT_MS = 2500
+PAUSE_CHECK_MS = 400              # when the words so far are looked at (the decoder has caught up)
+SLOW_EXTRA_MS = 400               # added for a slow speaker
+SLOW_CHARS_PER_SECOND = 2.5       # measured over the speech of the turn (typical speech: 4–5)
 START_SPEECH_MS = int(os.environ.get("VOICE_START_SPEECH_MS", "160"))   # ignore clicks and coughs
 MAX_UTTERANCE_MS = int(os.environ.get("VOICE_MAX_UTTERANCE_MS", "20000"))
 NO_INPUT_MS = int(os.environ.get("VOICE_NO_INPUT_MS", "7000"))
@@ -30,20 +46,26 @@ class TurnDetector:
     max_utterance_ms: int = MAX_UTTERANCE_MS
     no_input_ms: int = NO_INPUT_MS
     vad_mode: int = VAD_MODE
+    pause_check_ms: int = PAUSE_CHECK_MS
     _vad: webrtcvad.Vad = field(init=False, repr=False)
     _speech_run: int = field(default=0, init=False)
     _silence_run: int = field(default=0, init=False)
     _waiting: int = field(default=0, init=False)
+    _wait: int | None = field(default=None, init=False)
     _audio: bytearray = field(default_factory=bytearray, init=False)
     _pending: bytearray = field(default_factory=bytearray, init=False)
     in_speech: bool = field(default=False, init=False)
+    speech_ms: int = field(default=0, init=False)          # voiced time in the current turn
+    longest_pause_ms: int = field(default=0, init=False)   # the longest pause a caller went on after (whole call)
+    pauses: int = field(default=0, init=False)             # pauses reported so far (identifies the current one)
 
     def __post_init__(self) -> None:
         self._vad = webrtcvad.Vad(self.vad_mode)
 
     def reset(self) -> None:
         """Start listening for a new turn (after the bot asked something)."""
-        self._speech_run = self._silence_run = self._waiting = 0
+        self._speech_run = self._silence_run = self._waiting = self.speech_ms = 0
+        self._wait = None
         self._audio.clear()
         self.in_speech = False
 
@@ -52,13 +74,28 @@ class TurnDetector:
         """How long the caller has been quiet inside the current turn."""
         return self._silence_run
 
+    @property
+    def current_wait_ms(self) -> int:
+        """The silence that ends the turn now: what was set for this pause, never less than
+        the longest pause this caller has already gone on after (plus a margin)."""
+        wait = self.end_silence_ms if self._wait is None else self._wait
+        if self.longest_pause_ms:
+            wait = max(wait, min(self.longest_pause_ms + 300, MAX_WAIT_MS))
+        return wait
+
+    def wait(self, ms: int, pause: int | None = None) -> None:
+        """Set how much silence ends the turn during pause number `pause` (ignored if the
+        caller has spoken again since)."""
+        if self.in_speech and (pause is None or pause == self.pauses) and self._silence_run:
+            self._wait = max(0, min(ms, MAX_WAIT_MS))
+
     def utterance_so_far(self) -> bytes:
         """The current turn's audio from its lead-in up to now (for streaming recognition)."""
         return bytes(self._audio)
 
     def feed(self, pcm16k: bytes) -> list[tuple[str, bytes]]:
-        """Events from this audio: ("speech_start", b""), ("end_of_turn", utterance),
-        ("no_input", b""). Audio may arrive in any chunk size."""
+        """Events from this audio: ("speech_start", b""), ("pause", b""), ("end_of_turn",
+        utterance), ("no_input", b""). Audio may arrive in any chunk size."""
         self._pending.extend(pcm16k)
         events = []
         while len(self._pending) >= FRAME_BYTES:
@@ -75,7 +112,7 @@ class TurnDetector:
             self._audio.extend(frame)
             self._speech_run = self._speech_run + FRAME_MS if speech else 0
             if self._speech_run >= self.start_speech_ms:
-                self.in_speech, self._silence_run = True, 0
+                self.in_speech, self._silence_run, self.speech_ms = True, 0, self._speech_run
                 return ("speech_start", b"")
             # keep a short lead-in: the speech run so far plus a pre-roll, because the
             # detector notices a soft first syllable (我…) only after it has begun
@@ -86,10 +123,70 @@ class TurnDetector:
                 return ("no_input", b"")
             return None
         self._audio.extend(frame)
-        self._silence_run = 0 if speech else self._silence_run + FRAME_MS
+        if speech:
+            if self._silence_run >= self.pause_check_ms:        # the caller went on after a pause
+                self.longest_pause_ms = max(self.longest_pause_ms, self._silence_run)
+            self._silence_run, self._wait = 0, None
+            self.speech_ms += FRAME_MS
+        else:
+            self._silence_run += FRAME_MS
         length_ms = len(self._audio) // FRAME_BYTES * FRAME_MS
-        if self._silence_run >= self.end_silence_ms or length_ms >= self.max_utterance_ms:
+        if (self._silence_run and self._silence_run >= self.current_wait_ms) or length_ms >= self.max_utterance_ms:
             utterance = bytes(self._audio)
             self.reset()
             return ("end_of_turn", utterance)
+        if self._silence_run == self.pause_check_ms:
+            self.pauses += 1
+            return ("pause", b"")
         return None
+
+
+# ---------------------------------------------------------------- how long to wait
+
+_HAN_DIGITS = str.maketrans("零〇幺一二三四五六七八九", "001123456789")
+# Trailing words after which a sentence obviously goes on.
+_FRAGMENT_END = re.compile(
+    r"(那个|这个|就是|就是说|然后|还有|还是|而且|但是|可是|因为|所以|如果|要是|和|跟|还|或者|"
+    r"我想|我要|我想问|想问|问一下|请问|我问|帮我|给我|关于|我的|我们|我妈|我爸|他的|她的|的|得|地|在|是|把|"
+    r"嗯|呃|啊|那|这|就|我|一下)$")
+# How a whole request or question ends: a question particle or closing phrase, or a
+# question word followed by a few characters (怎么补办, 去哪办, 要带什么材料, 能不能取出来).
+_COMPLETE_END = re.compile(
+    r"(吗|嘛|呢|什么|啥|没有|不行|行不行|怎么办|怎么样|怎么回事|咋办|咋整|"
+    r"转人工|人工服务|再说一遍|没听清|谢谢|再见|拜拜|好的|是的|不是|不用了|算了|救命|救救我|帮帮我)$"
+    r"|(怎么|咋|如何|哪里|哪儿|哪|什么|啥|多少|几|多久|能不能|可不可以|可以|要不要|会不会|是不是|为什么)"
+    r"[\u3400-\u9fff]{1,4}$")
+_FILLERS = "啊吧呀哦嗯了的嘛哈"
+
+
+def _digits(text: str) -> str:
+    return re.sub(r"\D", "", text.translate(_HAN_DIGITS))
+
+
+def end_silence_for(text: str, expect: str | None = None, digits_wanted: int | None = None,
+                    speech_ms: int = 0) -> int:
+    """How much silence ends the caller's turn, given the words heard so far, what the bot
+    asked for (vocabulary name) and how many digits it wants."""
+    from voice.asr.vocabularies import VOCABULARIES, parses
+
+    text = re.sub(r"[，。？！、,.?!\s]", "", text or "")
+    if not text:
+        return END_SILENCE_MS
+    if expect == "digits" or digits_wanted:
+        digits = _digits(text)
+        if digits and len(text) - len(digits) <= 2:            # a number, maybe with 是 / 的
+            if digits_wanted:
+                return SHORT_WAIT_MS if len(digits) >= digits_wanted else LONG_WAIT_MS
+            return SHORT_WAIT_MS if len(digits) in (4, 8, 11) else LONG_WAIT_MS
+    if expect in VOCABULARIES and parses(text, VOCABULARIES[expect]):
+        wait = SHORT_WAIT_MS                                   # the answer to the question asked
+    elif _COMPLETE_END.search(text) or _COMPLETE_END.search(text.rstrip(_FILLERS)):
+        wait = SHORT_WAIT_MS                                   # a whole question or request
+    elif _FRAGMENT_END.search(text):
+        wait = LONG_WAIT_MS                                    # the sentence goes on
+    else:
+        wait = END_SILENCE_MS
+    chars = len(re.findall(r"[\u3400-\u9fff]", text))
+    if speech_ms >= 1000 and chars / (speech_ms / 1000) < SLOW_CHARS_PER_SECOND:
+        wait += SLOW_EXTRA_MS
+    return min(wait, MAX_WAIT_MS)
