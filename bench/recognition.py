@@ -28,6 +28,9 @@ from tools.model import ROOT
 
 RESULTS = ROOT / "bench" / "results" / "recognition.json"
 AUDIO_RATE_BYTES = 32000      # 16 kHz PCM16
+# One person speaking into a phone or microphone, as callers do; the rest is far-field
+# conversation, dialect and very fast speech.
+CLOSE_TALK = ("read", "digits", "call-centre", "broadcast")
 
 
 def transcripts(recognizer, clips: list[bytes], narrowband: bool = True) -> tuple[list[str], float]:
@@ -50,6 +53,7 @@ def by_kind(rows: list[tuple[str, str, str]]) -> dict[str, dict]:
     groups: dict[str, list] = defaultdict(list)
     for kind, hypothesis, reference in rows:
         groups[kind].append((hypothesis, reference))
+        groups["close-talk" if kind in CLOSE_TALK else "far, dialect, fast"].append((hypothesis, reference))
         groups["all"].append((hypothesis, reference))
     return {kind: {"clips": len(pairs), "chars": sum(len(material.normalized(r)) for _, r in pairs),
                    "cer": round(material.cer(pairs), 3)} for kind, pairs in groups.items()}

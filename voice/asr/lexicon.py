@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from voice.asr.pinyin import HAN, word_pinyin, fold
+from voice.asr.pinyin import HAN, fold, word_pinyin
 
 ALL_TONES = "12345"
 Entry = tuple[str, tuple[str, ...], float]        # word, allowed tones per syllable, log10 prior
@@ -43,9 +43,6 @@ class Lexicon:
     def near_keys(self, key: tuple[str, ...]) -> list[tuple[str, ...]]:
         """Other keys that sound the same once blurred sounds are folded (shi/si, neng/leng)."""
         return [other for other in self.by_fold.get(tuple(map(fold, key)), ()) if other != key]
-
-    def words(self) -> set[str]:
-        return {word for entries in self.by_key.values() for word, _, _ in entries}
 
     def save(self, path: Path) -> None:
         partial = path.with_suffix(".part")
