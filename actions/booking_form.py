@@ -8,30 +8,27 @@ the form asks just that again: it never starts over.
 from __future__ import annotations
 
 import re
-from abc import ABC, abstractmethod
-from datetime import date
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import proxy_api, settings
-from actions.dates import parse_day, parse_half_day, spoken_day
+from actions.booking_requests import MOBILITY, mode_named, modes_of
+from actions.forms import QuestionFormValidation, ask, fixed_questions, yes_or_no
 from actions.service_answers import resolve_service
 from actions.settings import today
 from actions.speech import spoken_digits, spoken_list, spoken_phone
-from actions.turns import caller_number, entity_values, latest_intent, latest_text
+from actions.times import bookable_time, chosen_time, offer_times, slot_label
+from actions.turns import caller_number, channel_of, entity_values, latest_intent, latest_text
 from catalogue import OFFER_LABELS, load_catalogue
-from proxy_service.crypto import normalize_digits
+from contract import DIGITS, MODE, YES_NO, listen_for, normalize_digits, ordinal
 
 FORM = "booking_form"
 MODE_LABELS = OFFER_LABELS
-MODE_WORDS = [("home_visit", re.compile(r"上门|到家|来家|家里来")), ("proxy", re.compile(r"代办|替我|帮我办了|代我")),
-              ("assisted", re.compile(r"帮办|陪|一起办|带着"))]
 FORM_SLOTS = ["service", "booking_mode", "needs_home_visit", "booking_slot", "offered_times", "person_name",
               "phone_number", "phone_declined", "home_address", "booking_consent", "booking_confirmed"]
-ORDINALS = [(re.compile(r"第一|头一个|第1"), 0), (re.compile(r"第二|第2"), 1), (re.compile(r"第三|第3|最后"), 2)]
 CORRECTIONS = [  # words that name a field at the read-back → the slots to ask again
     (re.compile(r"时间|日子|哪天|几号|上午|下午|明天|后天|周|星期|礼拜"), ["booking_slot"]),
     (re.compile(r"电话|号码|手机"), ["phone_number", "phone_declined"]),
@@ -48,11 +45,6 @@ FREE_TEXT_INTENTS = {"inform", "nlu_fallback", "out_of_scope"}
 PHONE = re.compile(r"1\d{10}")
 
 
-def _yes(tracker: Tracker) -> bool | None:
-    intent = latest_intent(tracker)
-    return True if intent == "affirm" else False if intent == "deny" else None
-
-
 def _requested(tracker: Tracker, slot: str) -> bool:
     return tracker.get_slot("requested_slot") == slot
 
@@ -63,7 +55,7 @@ def _item(tracker: Tracker):
 
 def offered_modes(tracker: Tracker) -> list[str]:
     item = _item(tracker)
-    modes = [mode for mode in MODE_LABELS if item and item.offers.get(mode)]
+    modes = modes_of(item) if item else []
     if tracker.get_slot("needs_home_visit") is False:
         modes = [mode for mode in modes if mode != "home_visit"]
     return modes
@@ -73,67 +65,6 @@ def normalized_phone(text: str) -> str | None:
     digits = normalize_digits(text)
     match = PHONE.search(digits)
     return match.group(0) if match else None
-
-
-def chosen_time(tracker: Tracker, *, requested: bool) -> str | None:
-    """The time ("2026-11-24|am") the caller picks: "第二个" among the times just offered,
-    or a day (and half-day) in words; a day alone takes its first offered half-day."""
-    text = latest_text(tracker)
-    offered = tracker.get_slot("offered_times") or []
-    if requested:
-        for pattern, index in ORDINALS:
-            if pattern.search(text) and index < len(offered):
-                return offered[index]
-        if offered and _yes(tracker) and len(offered) == 1:
-            return offered[0]
-    day = parse_day(text, today())
-    if day is None:
-        return None
-    half = parse_half_day(text)
-    for value in offered:
-        if value.startswith(day.isoformat()) and (half is None or value.endswith(half)):
-            return value
-    return f"{day.isoformat()}|{half or 'am'}"
-
-
-def offer_times(dispatcher: CollectingDispatcher, tracker: Tracker, question: str) -> list[dict[str, Any]]:
-    """Say the next free times and remember them, so "第二个" can pick one."""
-    try:
-        times = free_times(tracker, limit=3)
-    except proxy_api.ServiceUnavailable:
-        dispatcher.utter_message(text="抱歉，现在查不到能约的时间。我帮您转人工，好吗？")
-        return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("pending_offer", "human")]
-    if not times:
-        dispatcher.utter_message(text="最近十个工作日都约满了。我帮您转人工，看看别的办法，好吗？")
-        return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("pending_offer", "human")]
-    labels = [slot_label(value, today()) for value in times]
-    dispatcher.utter_message(text=f"{question}最近能约的有：{'；'.join(labels)}。您要哪个？",
-                             json_message=listen_for("day"))
-    return [SlotSet("offered_times", times)]
-
-
-def slot_label(value: str, day_today: date) -> str:
-    day, half = value.split("|")
-    return f"{spoken_day(date.fromisoformat(day), day_today)}{'上午' if half == 'am' else '下午'}"
-
-
-class QuestionFormValidation(FormValidationAction, ABC):
-    """Base of our form validators: "再说一遍" re-asks the current question.
-
-    Rasa rejects a form turn that filled nothing; for a repeat we report the requested
-    slot as (still) empty instead, so the form simply asks its question again.
-    """
-
-    @abstractmethod
-    def name(self) -> str: ...
-
-    async def run(self, dispatcher, tracker, domain):
-        requested = tracker.get_slot("requested_slot")
-        events = await super().run(dispatcher, tracker, domain)
-        progressed = any(e.get("event") == "slot" and e.get("name") != "requested_slot" for e in events)
-        if requested and not progressed and latest_intent(tracker) == "repeat":
-            events.append(SlotSet(requested, None))
-        return events
 
 
 class ValidateBookingForm(QuestionFormValidation):
@@ -162,21 +93,22 @@ class ValidateBookingForm(QuestionFormValidation):
     def extract_booking_mode(self, dispatcher, tracker, domain) -> dict[str, Any]:
         if tracker.get_slot("booking_mode") and not _requested(tracker, "booking_mode"):
             return {}
-        text = latest_text(tracker) + " ".join(entity_values(tracker, "mode"))
-        for mode, words in MODE_WORDS:
-            if words.search(text):
-                return {"booking_mode": mode}
+        text = latest_text(tracker)
         modes = offered_modes(tracker)
+        named = mode_named(tracker, modes if _requested(tracker, "booking_mode") else None)
+        if named:   # 代办, 上门 — or 腿脚不方便, which asks for help that comes to the caller
+            cannot_go_out = named == "home_visit" and MOBILITY.search(text)
+            return {"booking_mode": named, **({"needs_home_visit": True} if cannot_go_out else {})}
         if _requested(tracker, "booking_mode") and len(modes) > 1:
-            for pattern, index in ORDINALS:
-                if pattern.search(text) and index < len(modes):
-                    return {"booking_mode": modes[index]}
+            index = ordinal(text, len(modes))
+            if index is not None:
+                return {"booking_mode": modes[index]}
         return {}
 
     def extract_needs_home_visit(self, dispatcher, tracker, domain) -> dict[str, Any]:
-        if not _requested(tracker, "needs_home_visit") or _yes(tracker) is None:
+        if not _requested(tracker, "needs_home_visit") or yes_or_no(tracker) is None:
             return {}
-        return {"needs_home_visit": _yes(tracker)}
+        return {"needs_home_visit": yes_or_no(tracker)}
 
     def extract_booking_slot(self, dispatcher, tracker, domain) -> dict[str, Any]:
         if tracker.get_slot("booking_slot") and not _requested(tracker, "booking_slot"):
@@ -205,9 +137,9 @@ class ValidateBookingForm(QuestionFormValidation):
                 return {"phone_number": phone}
         if _requested(tracker, "phone_number") and not tracker.get_slot("phone_declined"):
             number = caller_number(tracker)
-            if number and _yes(tracker) is True:
+            if number and yes_or_no(tracker) is True:
                 return {"phone_number": number}
-            if number and _yes(tracker) is False:
+            if number and yes_or_no(tracker) is False:
                 return {"phone_declined": True}
         return {}
 
@@ -218,9 +150,9 @@ class ValidateBookingForm(QuestionFormValidation):
         return {"home_address": text[:200]} if len(HAN.findall(text)) >= 4 else {}
 
     def extract_booking_consent(self, dispatcher, tracker, domain) -> dict[str, Any]:
-        if not _requested(tracker, "booking_consent") or _yes(tracker) is None:
+        if not _requested(tracker, "booking_consent") or yes_or_no(tracker) is None:
             return {}
-        return {"booking_consent": _yes(tracker)}
+        return {"booking_consent": yes_or_no(tracker)}
 
     def extract_booking_confirmed(self, dispatcher, tracker, domain) -> dict[str, Any]:
         """Yes confirms. A correction clears only the fields it names (and takes their new
@@ -228,14 +160,14 @@ class ValidateBookingForm(QuestionFormValidation):
         if not _requested(tracker, "booking_confirmed"):
             return {}
         text = latest_text(tracker)
-        if _yes(tracker) is True and "改" not in text:
+        if yes_or_no(tracker) is True and "改" not in text:
             return {"booking_confirmed": True}
         cleared: dict[str, Any] = {}
         for pattern, slots in CORRECTIONS:
             if pattern.search(text):
                 cleared.update({slot: None for slot in slots})
         if not cleared:
-            if _yes(tracker) is False:
+            if yes_or_no(tracker) is False:
                 dispatcher.utter_message(text="好的，哪一项要改？时间、电话，还是名字？")
                 return {"booking_confirmed": None, "pending_offer": None}
             return {}
@@ -277,57 +209,6 @@ class ValidateBookingForm(QuestionFormValidation):
         return {"booking_slot": value if bookable_time(dispatcher, tracker, value) else None}
 
 
-def bookable_time(dispatcher: CollectingDispatcher, tracker: Tracker, value: str) -> bool:
-    if value in (tracker.get_slot("offered_times") or []) or value in free_times(tracker):
-        return True
-    dispatcher.utter_message(text="这个时间约不了，可能已经约满，或者不是工作日。")
-    return False
-
-
-def free_times(tracker: Tracker, limit: int = 20) -> list[str]:
-    slots = proxy_api.call("GET", "/api/slots", params={"place_code": settings.DEFAULT_PLACE, "limit": limit})
-    return [f"{s['day']}|{s['half_day']}" for s in slots]
-
-
-DTMF_HINT = "也可以在电话上按数字，按完按井号键。"
-
-
-def listen_for(expect: str, digits: int | None = None) -> dict[str, Any]:
-    """Custom JSON telling the voice gateway what answer comes next: the recogniser's
-    vocabulary (yes_no, digits, mode, day) and, for numbers, keypad collection."""
-    hint: dict[str, Any] = {"expect": expect}
-    if digits:
-        hint["collect_digits"] = {"max": digits, "end": "#"}
-    return hint
-
-
-def ask(dispatcher: CollectingDispatcher, tracker: Tracker, text: str, hint: dict[str, Any] | None) -> None:
-    if hint and hint.get("collect_digits") and channel_of(tracker) == "phone":
-        text += DTMF_HINT
-    dispatcher.utter_message(text=text, json_message=hint)
-
-
-class FixedQuestion(Action, ABC):
-    """An ask action whose words never change; one subclass per entry of a table."""
-
-    question = ""
-    hint: dict[str, Any] | None = None
-
-    @abstractmethod
-    def name(self) -> str: ...
-
-    def run(self, dispatcher, tracker, domain):
-        ask(dispatcher, tracker, self.question, self.hint)
-        return []
-
-
-def fixed_questions(table: dict[str, str], hints: dict[str, dict[str, Any]] | None = None) -> list[type]:
-    """Subclasses of FixedQuestion (rasa-sdk registers each) from {action name: words}."""
-    return [type(f"Ask_{action}", (FixedQuestion,),
-                 {"name": lambda self, a=action: a, "question": words, "hint": (hints or {}).get(action)})
-            for action, words in table.items()]
-
-
 FIXED_QUESTIONS = {
     "action_ask_service": "您想预约办哪件事？比如高龄津贴、社保卡补办。",
     "action_ask_needs_home_visit": "上门服务是给出门不方便的人的。办事的人行动不方便，是吗？",
@@ -336,8 +217,8 @@ FIXED_QUESTIONS = {
     "action_ask_booking_consent": "我们会保存姓名和电话，只用来办这件事，办完按规定删除。您同意吗？",
 }
 FIXED_QUESTION_ACTIONS = fixed_questions(FIXED_QUESTIONS, {
-    "action_ask_needs_home_visit": listen_for("yes_no"),
-    "action_ask_booking_consent": listen_for("yes_no"),
+    "action_ask_needs_home_visit": listen_for(YES_NO),
+    "action_ask_booking_consent": listen_for(YES_NO),
 })
 
 
@@ -351,7 +232,7 @@ class AskBookingMode(Action):
         explain = "帮办是工作人员陪您一起办，代办是我们替您去办。" if {"assisted", "proxy"} <= set(modes) else ""
         extra = "出门不方便的，还可以上门。" if "home_visit" in modes else ""
         ask(dispatcher, tracker, f"{item.name}可以{spoken_list(labels, '或')}。{explain}{extra}您要哪一种？",
-            listen_for("mode"))
+            listen_for(MODE))
         return []
 
 
@@ -371,9 +252,9 @@ class AskPhoneNumber(Action):
         number = caller_number(tracker)
         if number and not tracker.get_slot("phone_declined"):
             ask(dispatcher, tracker, f"联系电话就用您现在这个尾号{spoken_digits(number[-4:])}的号码吗？",
-                listen_for("yes_no"))
+                listen_for(YES_NO))
         else:
-            ask(dispatcher, tracker, "请说一下联系的手机号码，一位一位地说就行。", listen_for("digits", 11))
+            ask(dispatcher, tracker, "请说一下联系的手机号码，一位一位地说就行。", listen_for(DIGITS, 11))
         return []
 
 
@@ -444,9 +325,3 @@ class SubmitBooking(Action):
         return [*clear_form(), SlotSet("booking_reference", reference), SlotSet("pending_offer", "anything_else")]
 
 
-def channel_of(tracker: Tracker) -> str:
-    for event in reversed(list(tracker.events)):
-        metadata = event.get("metadata") or {}
-        if event.get("event") == "user" and metadata.get("channel") in ("phone", "kiosk", "web", "chat"):
-            return metadata["channel"]
-    return "chat"

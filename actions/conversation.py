@@ -1,12 +1,14 @@
 """Turn-taking actions: repeat, fallback, yes/no answers, thanks and the way to a human."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.booking_requests import accepts_booking_offer, start_booking
 from actions.handoff import hand_off
 from actions.lookup_form import cancel_confirmed
 from actions.service_answers import answer_service, names_one_service
@@ -18,6 +20,8 @@ from actions.turns import (
     previous_bot_turn,
     slot_set_in_previous_turn,
 )
+from catalogue import load_catalogue
+from contract import HANDOFF
 
 # Slots that describe the question the bot just asked; a repeat asks it again.
 QUESTION_SLOTS = ("pending_offer", "service_candidates")
@@ -55,6 +59,15 @@ def repeat_previous_turn(dispatcher: CollectingDispatcher, tracker: Tracker) -> 
             if (value := slot_set_in_previous_turn(tracker, slot)) is not None]
 
 
+def pending_question(tracker: Tracker) -> str | None:
+    """The question the bot's previous turn ended with, when it left one open (an offer, a choice)."""
+    if not any(slot_set_in_previous_turn(tracker, slot) for slot in QUESTION_SLOTS):
+        return None
+    texts = [m.get("text") or "" for m in bot_messages(previous_bot_turn(tracker))]
+    sentences = re.findall(r"[^。！？]*？", texts[-1] if texts else "")
+    return sentences[-1].strip() if sentences else None
+
+
 class ActionSilence(Action):
     """The caller said nothing after a question (the voice gateway sends /silence).
 
@@ -71,7 +84,7 @@ class ActionSilence(Action):
         form = tracker.active_loop_name
         if silences >= SILENCES_BEFORE_HANDOFF:
             events = hand_off(dispatcher, tracker, reason="silence")
-            handoff = (dispatcher.messages[-1].get("custom") or {}).get("handoff") if dispatcher.messages else None
+            handoff = (dispatcher.messages[-1].get("custom") or {}).get(HANDOFF) if dispatcher.messages else None
             if not (handoff and handoff.get("transfer")):   # a callback is promised: end the call kindly
                 dispatcher.utter_message(response="utter_goodbye")
             return events
@@ -99,13 +112,19 @@ class ActionFallback(Action):
         return "action_fallback"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        if slot_set_in_previous_turn(tracker, "service_candidates") or names_one_service(tracker):
+        if (slot_set_in_previous_turn(tracker, "service_candidates") or names_one_service(tracker)
+                or accepts_booking_offer(tracker)):
             return answer_service(dispatcher, tracker)
         if consecutive_fallbacks(tracker) >= FALLBACKS_BEFORE_HANDOFF:
             return hand_off(dispatcher, tracker, reason="fallback")
-        if consecutive_fallbacks(tracker) >= FALLBACKS_BEFORE_HUMAN:
+        if consecutive_fallbacks(tracker) >= FALLBACKS_BEFORE_HUMAN:   # never the same question a third time
             dispatcher.utter_message(response="utter_offer_human")
             return [SlotSet("pending_offer", "human")]
+        question = pending_question(tracker)
+        if question:   # the question that was open is asked again, not dropped
+            dispatcher.utter_message(text=f"不好意思，我没听明白。{question}")
+            return [SlotSet(slot, value) for slot in QUESTION_SLOTS
+                    if (value := slot_set_in_previous_turn(tracker, slot)) is not None]
         dispatcher.utter_message(response="utter_ask_rephrase")
         return []
 
@@ -131,8 +150,9 @@ class ActionReplyYesNo(Action):
         yes = latest_intent(tracker) == "affirm"
         if offer == "human" and yes:
             return hand_off(dispatcher, tracker)
-        if offer == "booking" and yes:
-            return [FollowupAction("booking_form")]
+        if offer == "booking" and accepts_booking_offer(tracker):
+            discussed = load_catalogue().get(tracker.get_slot("service"))
+            return start_booking(tracker, discussed) if discussed else [FollowupAction("booking_form")]
         if offer == "cancel_booking" and yes:
             return cancel_confirmed(dispatcher, tracker)
         if offer in ("booking", "anything_else", "human", "cancel_booking") and not yes:

@@ -10,15 +10,14 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+import contract
 from actions import proxy_api
-from actions.booking_form import channel_of
 from actions.dates import arabic_numerals, spoken_day
 from actions.settings import today
-from actions.turns import caller_number, latest_intent
-from voice.messages import READABLE
+from actions.turns import caller_number, channel_of, latest_intent
+from contract import READABLE, TICKET_SLOTS
 
 MAX_TURNS, MAX_TEXT = 500, 2000
-HANDOFF_SLOTS = ("service", "booking_mode", "booking_slot", "person_name", "lookup_reference")
 REASON_BY_INTENT = {"complaint": "complaint", "distress": "distress"}
 # What callers say of themselves that raises a ticket's priority.
 AGE_SAID = re.compile(r"(?:我|本人|今年|老人|我妈|我爸|她|他)[^，。？！]{0,4}?([一二三四五六七八九十百]+|\d{2,3})(?:岁|周岁|多岁|了)")
@@ -72,7 +71,7 @@ def callback_phrase(start: str, end: str) -> str:
 def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str | None = None) -> list[dict[str, Any]]:
     failures = total_fallbacks(tracker)
     reason = reason or REASON_BY_INTENT.get(latest_intent(tracker)) or ("fallback" if failures >= 2 else "request_human")
-    slots = {name: tracker.get_slot(name) for name in HANDOFF_SLOTS if tracker.get_slot(name)}
+    slots = {name: tracker.get_slot(name) for name in TICKET_SLOTS if tracker.get_slot(name)}
     age, disabled = caller_profile(tracker)
     body = {
         "conversation_id": tracker.sender_id[:128], "reason": reason, "channel": channel_of(tracker),
@@ -94,7 +93,7 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str | N
     else:
         window = callback_phrase(ticket["callback_from"], ticket["callback_until"])
         text = f"{urgent}{sorry}现在是下班时间。已经给您登记好了，工作人员会在{window}给您回电话。"
-    dispatcher.utter_message(text=text, json_message={"handoff": {
-        "ticket": ticket["reference"], "queue": ticket["queue"], "transfer": ticket["in_business_hours"],
-        "callback_from": ticket["callback_from"], "callback_until": ticket["callback_until"]}})
+    dispatcher.utter_message(text=text, json_message=contract.handoff(
+        ticket["reference"], ticket["queue"], transfer=ticket["in_business_hours"],
+        callback_from=ticket["callback_from"], callback_until=ticket["callback_until"]))
     return [*ends_form, SlotSet("pending_offer", None), SlotSet("handoff_ticket", ticket["reference"])]

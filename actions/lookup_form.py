@@ -14,20 +14,13 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import proxy_api
-from actions.booking_form import (
-    QuestionFormValidation,
-    bookable_time,
-    chosen_time,
-    fixed_questions,
-    listen_for,
-    offer_times,
-    slot_label,
-)
+from actions.forms import QuestionFormValidation, fixed_questions
+from actions.times import bookable_time, chosen_time, offer_times, slot_label
 from actions.service_answers import ANYTHING_ELSE
 from actions.settings import today
 from actions.speech import spoken_digits, spoken_list
 from actions.turns import caller_number, entity_values, latest_intent, latest_text
-from proxy_service.crypto import normalize_digits
+from contract import DIGITS, listen_for, normalize_digits
 
 FORM = "lookup_form"
 PURPOSES = {"check_application_status": "status", "cancel_booking": "cancel", "change_booking": "change"}
@@ -91,8 +84,8 @@ LOOKUP_QUESTION_ACTIONS = fixed_questions({
     "action_ask_lookup_reference": "请说一下八位的预约号或申请编号，一位一位地说。",
     "action_ask_lookup_phone_tail": "再说一下登记的手机号最后四位。",
 }, {
-    "action_ask_lookup_reference": listen_for("digits", 8),
-    "action_ask_lookup_phone_tail": listen_for("digits", 4),
+    "action_ask_lookup_reference": listen_for(DIGITS, 8),
+    "action_ask_lookup_phone_tail": listen_for(DIGITS, 4),
 })
 
 

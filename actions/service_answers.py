@@ -9,6 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.booking_requests import accepts_booking_offer, asks_to_book, start_booking
 from actions.speech import choice_question, spoken_list
 from actions.turns import (
     entity_values,
@@ -17,16 +18,11 @@ from actions.turns import (
     slot_set_in_previous_turn,
 )
 from catalogue import Catalogue, ServiceItem, load_catalogue
+from contract import ordinal
 
 MAX_CHOICES = 3
 # Words that ask what to bring: "要带什么", "需要啥材料", "准备哪些证件".
 MATERIALS_QUESTION = re.compile(r"材料|证件|带(什么|啥|哪些|些啥|么子)|准备(什么|啥|哪些)|要带|需要(什么|啥)|手续")
-ORDINALS = [
-    (re.compile(r"第一|第1|头一|前一个|前面那|前头"), 0),
-    (re.compile(r"第二|第2|后一个|后面那|后头"), 1),
-    (re.compile(r"第三|第3"), 2),
-    (re.compile(r"最后"), -1),
-]
 BOOKING_OFFER = "需要我帮您预约帮办或代办吗？"
 ANYTHING_ELSE = "还有别的事要问吗？"
 
@@ -37,13 +33,6 @@ class Resolution:
 
     item: ServiceItem | None = None
     candidates: list[ServiceItem] = field(default_factory=list)
-
-
-def _ordinal(text: str) -> int | None:
-    for pattern, index in ORDINALS:
-        if pattern.search(text):
-            return index
-    return None
 
 
 def resolve_service(tracker: Tracker, catalogue: Catalogue) -> Resolution:
@@ -62,8 +51,8 @@ def resolve_service(tracker: Tracker, catalogue: Catalogue) -> Resolution:
         if len(matches) == 1 and (not offered or matches[0] in offered):
             return Resolution(item=matches[0])
     if offered:
-        index = _ordinal(text)
-        if index is not None and -len(offered) <= index < len(offered):
+        index = ordinal(text, len(offered))
+        if index is not None:
             return Resolution(item=offered[index])
     intent_items = catalogue.for_intent(latest_intent(tracker))
     for scope in (offered or None, intent_items or None, catalogue.items):
@@ -113,7 +102,14 @@ def ask_to_choose(dispatcher: CollectingDispatcher, candidates: list[ServiceItem
 
 
 def answer_service(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
-    resolution = resolve_service(tracker, load_catalogue())
+    """Answer about the errand the caller means — or book it, when that is what they ask."""
+    catalogue = load_catalogue()
+    discussed = catalogue.get(tracker.get_slot("service"))
+    if discussed and accepts_booking_offer(tracker):            # 代办 / 要 / 好的帮我预约, to the offer
+        return start_booking(tracker, discussed)
+    resolution = resolve_service(tracker, catalogue)
+    if resolution.item and resolution.item.bookable and asks_to_book(tracker):   # 我想预约代办养老金认证
+        return start_booking(tracker, resolution.item)
     if resolution.item:
         asks_materials = bool(MATERIALS_QUESTION.search(latest_text(tracker)))
         return answer_events(dispatcher, resolution.item, materials=asks_materials)

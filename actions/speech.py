@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from contract import SPOKEN_DIGITS
+
 
 def spoken_list(words: Sequence[str], last_joiner: str = "和") -> str:
     """['甲', '乙', '丙'] → '甲、乙和丙'."""
@@ -19,14 +21,13 @@ def choice_question(names: Sequence[str]) -> str:
     return f"您问的是{spoken_list(names[:-1], '、')}，还是{names[-1]}？"
 
 
-_DIGIT_WORDS = dict(zip("0123456789", "零幺二三四五六七八九"))
 
 
 def spoken_digits(number: str, groups: Sequence[int] = (4,)) -> str:
     """'13812345678' → '幺三八，幺二三四，五六七八': digit by digit, in short groups, the
     way numbers are read on a Chinese phone line (幺 for 1 so it is not heard as 7)."""
     digits = "".join(ch for ch in number if ch.isdigit())
-    words = [_DIGIT_WORDS[d] for d in digits]
+    words = [SPOKEN_DIGITS[d] for d in digits]
     sizes = list(groups) if sum(groups) == len(words) else [4] * (len(words) // 4 + 1)
     parts, start = [], 0
     for size in sizes:

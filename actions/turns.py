@@ -10,7 +10,7 @@ from typing import Any, Iterable
 
 from rasa_sdk import Tracker
 
-from proxy_service.crypto import normalize_digits
+from contract import normalize_digits
 
 FALLBACK_INTENT = "nlu_fallback"
 
@@ -89,3 +89,11 @@ def caller_number(tracker: Tracker) -> str | None:
             if len(digits) == 11:
                 return digits
     return None
+
+
+def channel_of(tracker: Tracker) -> str:
+    for event in reversed(list(tracker.events)):
+        metadata = event.get("metadata") or {}
+        if event.get("event") == "user" and metadata.get("channel") in ("phone", "kiosk", "web", "chat"):
+            return metadata["channel"]
+    return "chat"

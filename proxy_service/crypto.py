@@ -10,10 +10,10 @@ import base64
 import functools
 import hashlib
 import hmac
-import re
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from contract import normalize_digits
 from proxy_service.settings import get_settings
 
 
@@ -44,14 +44,6 @@ def lookup_hash(value: str, key: str | None = None) -> str:
     """A keyed hash for equality look-ups (phone numbers) without storing them in clear."""
     secret = (key or get_settings().data_key).encode()
     return hmac.new(secret, normalize_digits(value).encode(), hashlib.sha256).hexdigest()
-
-
-_DIGITS = str.maketrans("零〇一幺二两三四五六七八九", "0011223456789")
-
-
-def normalize_digits(value: str) -> str:
-    """'幺三八 1234-5678' → '13812345678': spoken numerals, spaces and dashes removed."""
-    return re.sub(r"[^0-9Xx]", "", (value or "").translate(_DIGITS)).upper()
 
 
 def mask_phone(phone: str | None) -> str:

@@ -198,7 +198,8 @@ def test_third_misunderstanding_in_a_row_hands_over_without_asking(actions_use_a
 
 
 def test_number_questions_tell_the_phone_gateway_to_collect_keys():
-    from actions.booking_form import DTMF_HINT, AskPhoneNumber
+    from actions.booking_form import AskPhoneNumber
+    from actions.forms import DTMF_HINT
     from actions.lookup_form import LOOKUP_QUESTION_ACTIONS
     from tests.trackers import tracker, user
 

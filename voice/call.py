@@ -30,11 +30,11 @@ from typing import Awaitable, Callable
 import numpy as np
 import soxr
 
+from contract import GREET, HUMAN, READABLE, REPEAT, SILENCE
 from voice import records
 from voice.asr import Recognizer
 from voice.audio import ASR_RATE, PHONE_RATE, mulaw_to_pcm16, speech_to_phone
 from voice.dialogue import BotTurn, RasaBridge
-from voice.messages import GREET, HUMAN, READABLE, REPEAT, SILENCE
 from voice.listening import Listener
 from voice.recognition import Utterance
 from voice.telephony import CallEvent, Telephony

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from contract import COLLECT_DIGITS, EXPECT, HANDOFF, HANGUP
+
 log = logging.getLogger(__name__)
 RASA_URL = os.environ.get("RASA_URL", "http://localhost:5005")
 RASA_TIMEOUT = float(os.environ.get("RASA_TIMEOUT_SECONDS", "6"))
@@ -37,10 +39,10 @@ def bot_turn(replies: list[dict]) -> BotTurn:
             turn.texts.append(reply["text"])
         custom = reply.get("custom") or {}
         if isinstance(custom, dict):
-            turn.handoff = custom.get("handoff") or turn.handoff
-            turn.hangup = turn.hangup or bool(custom.get("hangup"))
-            turn.collect_digits = custom.get("collect_digits") or turn.collect_digits
-            turn.expect = custom.get("expect") or turn.expect
+            turn.handoff = custom.get(HANDOFF) or turn.handoff
+            turn.hangup = turn.hangup or bool(custom.get(HANGUP))
+            turn.collect_digits = custom.get(COLLECT_DIGITS) or turn.collect_digits
+            turn.expect = custom.get(EXPECT) or turn.expect
     return turn
 
 
@@ -58,3 +60,4 @@ class RasaBridge:
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
             log.error("rasa did not answer for a call turn: %s", type(error).__name__)
             return BotTurn(texts=[APOLOGY], failed=True)
+

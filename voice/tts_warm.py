@@ -13,7 +13,8 @@ from voice.tts import ROOT, SpeechChain, split_sentences
 
 
 def fixed_texts() -> list[str]:
-    from actions.booking_form import DTMF_HINT, FIXED_QUESTIONS
+    from actions.booking_form import FIXED_QUESTIONS
+    from actions.forms import DTMF_HINT
     from actions.lookup_form import LOOKUP_QUESTION_ACTIONS
     from voice import call, dialogue
 

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import webrtcvad
 
+from contract import normalize_digits
+
 FRAME_MS = 20
 FRAME_BYTES = 16000 * 2 * FRAME_MS // 1000        # 640 bytes of 16 kHz PCM16
 END_SILENCE_MS = int(os.environ.get("VOICE_END_SILENCE_MS", "1200"))
@@ -159,7 +161,6 @@ class TurnDetector:
 
 # ---------------------------------------------------------------- how long to wait
 
-_HAN_DIGITS = str.maketrans("零〇幺一二三四五六七八九", "001123456789")
 # Trailing words after which a sentence obviously goes on.
 _FRAGMENT_END = re.compile(
     r"(那个|这个|就是|就是说|然后|还有|还是|而且|但是|可是|因为|所以|如果|要是|和|跟|还|或者|"
@@ -188,7 +189,7 @@ def _names_an_errand(text: str) -> bool:
 
 
 def _digits(text: str) -> str:
-    return re.sub(r"\D", "", text.translate(_HAN_DIGITS))
+    return re.sub(r"\D", "", normalize_digits(text))
 
 
 def end_silence_for(text: str, expect: str | None = None, digits_wanted: int | None = None,

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from catalogue import OFFER_LABELS, load_catalogue
 from proxy_service import models as m
+from contract import TICKET_SLOTS
 from proxy_service.crypto import decrypt, encrypt, mask_phone, normalize_digits
 from proxy_service.services import calendar
 from proxy_service.services.common import audit, finish, new_reference, notify, now
@@ -208,9 +209,6 @@ def list_queues(uow) -> list[dict]:
 MAX_NOTE_LENGTH = 1000
 CALLBACK_HORIZON = timedelta(days=14)
 SPEAKER_LABELS = {"caller": "来电人", "bot": "机器人"}
-# The assistant's slot names (actions/handoff.py HANDOFF_SLOTS) as staff read them.
-SLOT_LABELS = {"service": "要办的事", "booking_mode": "办理方式", "booking_slot": "预约时间",
-               "person_name": "姓名", "lookup_reference": "要查的编号"}
 CALLBACK_INPUT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?")
 
 
@@ -272,7 +270,7 @@ def _slot_value(name: str, value) -> str:
 
 
 def _slots(filled: dict | None) -> list[dict]:
-    return [{"name": name, "label": SLOT_LABELS.get(name, name), "value": _slot_value(name, value)}
+    return [{"name": name, "label": TICKET_SLOTS.get(name, name), "value": _slot_value(name, value)}
             for name, value in (filled or {}).items() if value not in (None, "")]
 
 

@@ -18,27 +18,28 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from contract import DAY, DIGITS, MODE, ORDINAL_PHRASES, YES_NO
+
 GLOBAL_COMMANDS = ("转人工", "人工服务", "再说一遍", "没听清")
 
 DIGIT_WORDS = ("零", "幺", "一", "二", "两", "三", "四", "五", "六", "七", "八", "九", "十")
 
 _WEEKDAYS = ("一", "二", "三", "四", "五", "六", "日", "天")
-# Picking one of the options the bot just listed ("最近能约的有：…您要哪个？").
-ORDINALS = ("第一个", "第二个", "第三个", "头一个", "第一", "第二", "第三", "前面那个", "后面那个", "最后一个",
-            "中间那个", "就第一个吧")
 
+# Keys: the answer kinds of contract.py; picking one of the options the bot just listed
+# ("最近能约的有：…您要哪个？") works in the mode and day states.
 VOCABULARIES: dict[str, tuple[str, ...]] = {
-    "yes_no": (
+    YES_NO: (
         "是", "是的", "对", "对的", "对对", "对对对", "好", "好的", "行", "可以", "没错", "没问题", "嗯",
         "不是", "不对", "不", "不用", "不要", "不行", "没有", "错了", "不是的", "算了",
     ),
-    "digits": DIGIT_WORDS,
-    "mode": ("帮办", "代办", "上门", "上门服务", "帮我办", "替我办", "派人上门", "陪我去办", "到家里来", *ORDINALS),
-    "day": (
+    DIGITS: DIGIT_WORDS,
+    MODE: ("帮办", "代办", "上门", "上门服务", "帮我办", "替我办", "派人上门", "陪我去办", "到家里来", *ORDINAL_PHRASES),
+    DAY: (
         "今天", "明天", "后天", "大后天", "上午", "下午", "早上", "中午",
         *(f"{prefix}{day}" for prefix in ("星期", "周", "礼拜") for day in _WEEKDAYS if not (prefix == "周" and day == "天")),
         *(f"下{prefix}{day}" for prefix in ("星期", "周", "礼拜") for day in _WEEKDAYS if not (prefix == "周" and day == "天")),
-        "这周", "下周", "下个星期", "下个礼拜", *ORDINALS,
+        "这周", "下周", "下个星期", "下个礼拜", *ORDINAL_PHRASES,
     ),
 }
 VOCABULARIES = {name: tuple(dict.fromkeys((*phrases, *GLOBAL_COMMANDS))) for name, phrases in VOCABULARIES.items()}
