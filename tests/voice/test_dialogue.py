@@ -5,6 +5,8 @@ import asyncio
 import socket
 import uuid
 
+import httpx
+
 from voice.dialogue import APOLOGY, RasaBridge, bot_turn
 
 CALLER = "+8613812345678"
@@ -38,3 +40,19 @@ def test_control_messages_are_read_from_custom_json():
     turn = bot_turn([{"text": "再见"}, {"custom": {"hangup": True}}, {"custom": "not a dict"},
                      {"custom": {"collect_digits": {"max": 8, "finish_on": "#"}}}])
     assert turn.texts == ["再见"] and turn.hangup and turn.collect_digits == {"max": 8, "finish_on": "#"}
+
+
+def test_a_rewind_makes_rasa_forget_the_last_turn_and_its_reply(rasa):
+    """What the gateway does when a caller only paused: the joined turn replaces the first part."""
+    bridge, call = RasaBridge(rasa.url), f"CA{uuid.uuid4().hex}"
+    first = asyncio.run(bridge.send(call, "我的社保卡丢了怎么补办", caller=CALLER))
+    assert not first.failed and asyncio.run(bridge.rewind(call))
+    tracker = httpx.get(f"{rasa.url}/conversations/{call}/tracker", timeout=10).json()
+    assert tracker["latest_message"].get("text") != "我的社保卡丢了怎么补办"
+    assert tracker["slots"].get("service") is None, "the first part's slots must be undone too"
+    joined = asyncio.run(bridge.send(call, "我的社保卡丢了怎么补办，要带哪些材料", caller=CALLER))
+    assert "身份证" in " ".join(joined.texts) and "没听明白" not in " ".join(joined.texts), joined
+
+
+def test_a_rewind_rasa_cannot_take_is_reported_not_raised():
+    assert asyncio.run(RasaBridge("http://127.0.0.1:9", timeout=1).rewind("CA1")) is False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import wave
 
 import httpx
 import pytest
@@ -13,7 +14,8 @@ from twilio.request_validator import RequestValidator
 from actions.speech import spoken_digits
 from catalogue import load_catalogue
 from tests.test_booking_conversation import rows
-from tests.voice.conftest import TWILIO_TOKEN, place_call, said
+from tests.voice.conftest import TWILIO_TOKEN, place_call, recorded, said
+from tools.speech_material import over_the_phone, turn_ends
 
 pytestmark = pytest.mark.rasa_server
 GREETING = "政务帮办热线"
@@ -56,6 +58,38 @@ def test_a_spoken_question_is_answered_from_the_catalogue(gateway, rasa):
     assert answer["response_latency_ms"] is not None and len(call["heard"]) > 8000 * 5   # seconds of real speech
 
 
+def heard_by_rasa(rasa_url: str, call_sid: str) -> list[str]:
+    """The caller's words in Rasa's tracker as it now stands (a rewind takes the last back)."""
+    texts: list[str] = []
+    for event in httpx.get(f"{rasa_url}/conversations/{call_sid}/tracker", timeout=10).json()["events"]:
+        if event.get("event") == "user":
+            texts.append(event.get("text") or "")
+        elif event.get("event") == "rewind" and texts:
+            texts.pop()
+    return [text for text in texts if not text.startswith("/")]
+
+
+def test_a_caller_who_pauses_and_goes_on_gets_one_answer_to_the_whole_request(gateway, rasa, recognizer, tmp_path):
+    """The first part is a whole question, so the turn ends 0.6 s into the caller's 0.8 s
+    pause; the caller goes on: no answer to the first part, one answer to both."""
+    audio = recorded("我的社保卡丢了怎么补办") + bytes(2 * 16000 * 8 // 10) + recorded("要带哪些材料")
+    ends = asyncio.run(turn_ends(recognizer, over_the_phone(audio + bytes(2 * 16000 * 3), pad=False)))
+    assert len(ends) == 2, f"the listener alone must end the turn in the pause for this test to mean anything: {ends}"
+    path = tmp_path / "paused.wav"
+    with wave.open(str(path), "wb") as joined:
+        joined.setnchannels(1)
+        joined.setsampwidth(2)
+        joined.setframerate(16000)
+        joined.writeframes(audio)
+    call = place_call(gateway, rasa.url, [("wav", str(path))])
+    _greeting, answer = call["turns"]
+    assert answer["response_latency_ms"] > 0, "the bot spoke before the caller had finished"
+    [request] = heard_by_rasa(rasa.url, call["call_sid"])
+    assert "社保卡" in request and "材料" in request, request
+    item = load_catalogue().get("social_security_card")
+    assert any(item.answer[:12] in text or "材料" in text for text in answer["bot_texts"]), answer
+
+
 def test_asking_for_a_person_writes_the_ticket_with_what_was_said(gateway, rasa, api_database_url):
     call = place_call(gateway, rasa.url, said("我想问一下医保怎么报销", "转人工"))
     [(_reference, reason, transcript)] = tickets_of(api_database_url, call["call_sid"])
@@ -83,7 +117,9 @@ def test_silence_gets_a_gentle_reprompt_then_a_person_never_a_silent_hang_up(gat
     assert reprompt < offer
     [(_reference, reason, _transcript)] = tickets_of(api_database_url, call["call_sid"])
     assert reason == "silence"
-    assert call["hung_up_by_bot"] and ("回电话" in spoken[-1] or "再见" in spoken[-1]), spoken[-3:]
+    # In business hours the hand-off transfers the call; outside them it promises a callback.
+    ends_with_a_person = "工作人员马上接听" in spoken[-1] or "回电话" in spoken[-1] or "再见" in spoken[-1]
+    assert call["hung_up_by_bot"] and ends_with_a_person, spoken[-3:]
 
 
 def test_talking_over_the_bot_clears_its_audio_and_is_heard(gateway, rasa):
