@@ -1,4 +1,5 @@
-"""Turn-taking actions: repeat, fallback, yes/no answers, thanks and the way to a human."""
+"""Turn-taking actions: repeat, fallback, "wait a moment", yes/no answers, thanks and the way
+to a human."""
 from __future__ import annotations
 
 import re
@@ -9,6 +10,7 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.booking_requests import accepts_booking_offer, start_booking
+from actions.forms import OFFER_PERSON
 from actions.handoff import hand_off
 from actions.lookup_form import cancel_confirmed
 from actions.service_answers import answer_service, names_one_service
@@ -38,7 +40,34 @@ class ActionRepeatLast(Action):
         return "action_repeat_last"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        return repeat_previous_turn(dispatcher, tracker)
+        events = repeat_previous_turn(dispatcher, tracker)
+        if events and unanswered_in_a_row(tracker) >= FALLBACKS_BEFORE_HUMAN:   # the question a third time
+            dispatcher.utter_message(text=OFFER_PERSON)
+        return events
+
+
+def unanswered_in_a_row(tracker: Tracker) -> int:
+    """User turns in a row, ending with the latest, that left the bot's question open: words
+    the NLU could not place, or "再说一遍"."""
+    return consecutive_intents(tracker, "nlu_fallback", "repeat")
+
+
+def open_question_slots(tracker: Tracker) -> list[dict[str, Any]]:
+    """Keep the question the previous turn left open (an offer, a choice) open this turn too."""
+    return [SlotSet(slot, value) for slot in QUESTION_SLOTS
+            if (value := slot_set_in_previous_turn(tracker, slot)) is not None]
+
+
+class ActionHoldOn(Action):
+    """等一下 / 让我想想 / 我去拿一下身份证: no hurry, and the question stays open (in a form
+    the next answer still fills it)."""
+
+    def name(self) -> str:
+        return "action_hold_on"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+        dispatcher.utter_message(response="utter_hold_on")
+        return [] if tracker.active_loop_name else open_question_slots(tracker)
 
 
 def repeat_previous_turn(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
@@ -55,8 +84,7 @@ def repeat_previous_turn(dispatcher: CollectingDispatcher, tracker: Tracker) -> 
             image=data.get("image"),
             json_message=data.get("custom"),
         )
-    return [SlotSet(slot, value) for slot in QUESTION_SLOTS
-            if (value := slot_set_in_previous_turn(tracker, slot)) is not None]
+    return open_question_slots(tracker)
 
 
 def pending_question(tracker: Tracker) -> str | None:
@@ -117,14 +145,13 @@ class ActionFallback(Action):
             return answer_service(dispatcher, tracker)
         if consecutive_fallbacks(tracker) >= FALLBACKS_BEFORE_HANDOFF:
             return hand_off(dispatcher, tracker, reason="fallback")
-        if consecutive_fallbacks(tracker) >= FALLBACKS_BEFORE_HUMAN:   # never the same question a third time
+        if unanswered_in_a_row(tracker) >= FALLBACKS_BEFORE_HUMAN:   # never the same question a third time
             dispatcher.utter_message(response="utter_offer_human")
             return [SlotSet("pending_offer", "human")]
         question = pending_question(tracker)
         if question:   # the question that was open is asked again, not dropped
             dispatcher.utter_message(text=f"不好意思，我没听明白。{question}")
-            return [SlotSet(slot, value) for slot in QUESTION_SLOTS
-                    if (value := slot_set_in_previous_turn(tracker, slot)) is not None]
+            return open_question_slots(tracker)
         dispatcher.utter_message(response="utter_ask_rephrase")
         return []
 

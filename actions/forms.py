@@ -1,5 +1,6 @@
 """What every form of the assistant shares: questions asked one at a time, the keypad hint
-on the phone, "再说一遍" re-asking the current question, reading yes and no."""
+on the phone, a question asked again when it went unanswered (a person offered the second
+time), reading yes and no."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -19,12 +20,24 @@ def yes_or_no(tracker: Tracker) -> bool | None:
     return True if intent == "affirm" else False if intent == "deny" else None
 
 
-class QuestionFormValidation(FormValidationAction, ABC):
-    """Base of our form validators: "再说一遍" re-asks the current question.
+# Intents meant as an answer to the form's question: when they fill nothing the question is
+# asked again (and counted). Anything else (转人工, 不办了, a complaint, 好的 to an offer of a
+# person) leaves the turn to its rule: Rasa rejects a form turn that filled nothing.
+ANSWER_INTENTS = {"repeat", "inform", "out_of_scope"}
+UNANSWERED = "unanswered_question"    # "<requested slot>:<times it went unanswered>"
+OFFER_PERSON = "要是不好说，您就说“转人工”，我请工作人员来帮您。"
 
-    Rasa rejects a form turn that filled nothing; for a repeat we report the requested
-    slot as (still) empty instead, so the form simply asks its question again.
-    """
+
+def times_unanswered(tracker: Tracker, slot: str) -> int:
+    asked, _, count = (tracker.get_slot(UNANSWERED) or "").rpartition(":")
+    return int(count) if asked == slot and count.isdigit() else 0
+
+
+class QuestionFormValidation(FormValidationAction, ABC):
+    """Base of our form validators: a question that went unanswered ("再说一遍", an answer
+    that fits nothing, a value the validator refused) is asked again, and the second time
+    it goes unanswered a person is offered with it — never the same question a third time
+    without the way to a person."""
 
     @abstractmethod
     def name(self) -> str: ...
@@ -32,10 +45,20 @@ class QuestionFormValidation(FormValidationAction, ABC):
     async def run(self, dispatcher, tracker, domain):
         requested = tracker.get_slot("requested_slot")
         events = await super().run(dispatcher, tracker, domain)
-        progressed = any(e.get("event") == "slot" and e.get("name") != "requested_slot" for e in events)
-        if requested and not progressed and latest_intent(tracker) == "repeat":
-            events.append(SlotSet(requested, None))
-        return events
+        if not requested:
+            return events
+        slot_events = [e for e in events if e.get("event") == "slot" and e.get("name") not in ("requested_slot", UNANSWERED)]
+        answered = any(e.get("name") == requested and e.get("value") is not None for e in slot_events)
+        cleared = any(e.get("name") != requested and e.get("value") is None for e in slot_events)
+        if answered or cleared:   # answered, or a correction cleared another field to ask it again
+            return [*events, SlotSet(UNANSWERED, None)]
+        if not slot_events and latest_intent(tracker) not in ANSWER_INTENTS:
+            return events
+        unanswered = times_unanswered(tracker, requested) + 1
+        if unanswered >= 2:
+            dispatcher.utter_message(text=OFFER_PERSON)
+        # reported as (still) empty, so the form asks its question again instead of rejecting the turn
+        return [*events, SlotSet(requested, None), SlotSet(UNANSWERED, f"{requested}:{unanswered}")]
 
 
 DTMF_HINT = "也可以在电话上按数字，按完按井号键。"

@@ -43,14 +43,14 @@ def bot_messages(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [event for event in events if event.get("event") == "bot"]
 
 
-def consecutive_intents(tracker: Tracker, name: str) -> int:
-    """How many user turns in a row, ending with the latest, had intent `name`."""
+def consecutive_intents(tracker: Tracker, *names: str) -> int:
+    """How many user turns in a row, ending with the latest, had one of these intents."""
     count = 0
     for event in reversed(list(tracker.events)):
         if event.get("event") != "user":
             continue
         intent = (event.get("parse_data") or {}).get("intent") or {}
-        if intent.get("name") != name:
+        if intent.get("name") not in names:
             break
         count += 1
     return count

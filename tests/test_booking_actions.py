@@ -119,6 +119,28 @@ def test_repeat_inside_the_form_re_asks_the_question():
     assert "person_name" in slots and slots["person_name"] is None
 
 
+def test_a_question_unanswered_twice_comes_with_the_offer_of_a_person():
+    first_texts, first, _ = run(ValidateBookingForm(), form_turn("person_name", "再说一遍", "repeat", {"person_name": None}))
+    assert first["unanswered_question"] == "person_name:1" and not any("转人工" in t for t in first_texts)
+    texts, second, _ = run(ValidateBookingForm(), form_turn("person_name", "再说一遍", "repeat",
+                                                            {"person_name": None, **first}))
+    assert second["unanswered_question"] == "person_name:2" and "转人工" in texts[0]
+
+
+def test_an_answer_resets_the_count_and_another_question_starts_at_zero():
+    _, slots, _ = run(ValidateBookingForm(), form_turn("person_name", "王秀英", "inform",
+                                                       {"person_name": None, "unanswered_question": "person_name:1"}))
+    assert slots["person_name"] == "王秀英" and slots["unanswered_question"] is None
+    texts, slots, _ = run(ValidateBookingForm(), form_turn("phone_number", "再说一遍", "repeat",
+                                                           {"phone_number": None, "unanswered_question": "person_name:5"}))
+    assert slots["unanswered_question"] == "phone_number:1" and not texts
+
+
+def test_a_way_out_of_the_form_is_left_to_its_rule():
+    _, slots, _ = run(ValidateBookingForm(), form_turn("person_name", "转人工", "request_human", {"person_name": None}))
+    assert "unanswered_question" not in slots and "person_name" not in slots   # Rasa rejects the turn: the rule runs
+
+
 def test_mode_not_offered_is_refused(actions_use_api):
     texts, slots, _ = run(ValidateBookingForm(), form_turn("booking_mode", "上门", "inform",
                                                            {"service": "social_security_enrolment",

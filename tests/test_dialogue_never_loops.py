@@ -60,4 +60,37 @@ def test_no_question_is_asked_a_third_time_without_offering_a_person(rasa):
     call = offered(Call(rasa))
     call.say("呃那个什么来着")
     third = call.say("哎呀我也说不好")
-    assert OFFER not in third and "转人工" in third, call
+    assert "转人工" in third, call
+
+
+PERSON = ("转人工", "工作人员")
+
+
+@pytest.mark.parametrize("request_words, question, stuck", [
+    ("我想预约代办高龄津贴", TIME_QUESTION, "我记不住"),       # the time; heard as "say it again"
+    ("我想预约代办高龄津贴", TIME_QUESTION, "王秀英"),         # an answer to another question
+    ("我想预约办高龄津贴", "您要哪一种", "呃那个什么来着"),     # the kind of help; not understood
+])
+def test_a_form_question_is_not_asked_a_third_time_without_offering_a_person(rasa, request_words, question, stuck):
+    call = Call(rasa)
+    assert question in call.say(request_words), call
+    again = call.say(stuck)
+    assert question in again, call                          # asked a second time: fine
+    third = call.say(stuck)
+    assert any(word in third for word in PERSON), call      # never a third time without a person
+
+
+def test_asked_to_wait_the_bot_waits_and_the_offer_stays_open(rasa):
+    call = offered(Call(rasa))
+    reply = call.say("等一下 我问问我闺女")
+    assert "不着急" in reply and OFFER not in reply, call
+    assert TIME_QUESTION in call.say("要") or "您要哪一种" in call.heard[-1][1], call
+
+
+def test_asked_to_wait_in_a_form_the_next_answer_still_fills_the_question(rasa):
+    call = Call(rasa)
+    assert TIME_QUESTION in call.say("我想预约代办高龄津贴"), call
+    reply = call.say("你等等 我去找找老花镜")
+    assert "不着急" in reply and TIME_QUESTION not in reply, call
+    assert "名字" in call.say("第一个"), call
+
