@@ -11,10 +11,14 @@ whether its turn-taking cuts callers off.
    * response latency of one call: from the caller's last audio frame to the bot's first
      audio frame, for whole questions and for a fragment;
    * 1, 4, 8 and 16 simultaneous calls: p95 latency, gateway CPU seconds and memory per call;
+   * held-out sentences with a 0.8 s pause, called in: how often the caller hears the bot
+     answer before they have finished, and how often Rasa ends up with the whole request
+     as one turn (the gateway joins a turn the caller goes on from);
    * recognition real-time factor per engine; speech synthesis time to first audio, from
      the cache and not; the speaking rate of the offline voice in 字/min.
 Writes bench/results/voice.json and prints Markdown tables for the README.
-Run: `uv run python -m bench.voice_latency` (after `make train`).
+Run: `uv run python -m bench.voice_latency` (after `make train`); `--paused-calls-only` runs
+just the calls with a pause inside (a few minutes) and prints their table.
 """
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ from pathlib import Path
 from bench.assistant_latency import percentile, summary
 from tools.model import ROOT, ensure_model
 from tools.services import child_running, running_api, running_assistant, running_gateway, tree_rss_kib
-from voice.call_simulator import CallerTurn, Simulator
+from voice.call_simulator import CallerTurn, Simulator, caller_words
 from voice.turns import END_SILENCE_MS, LONG_WAIT_MS, SHORT_WAIT_MS
 
 RESULTS = ROOT / "bench" / "results" / "voice.json"
@@ -54,6 +58,32 @@ async def calls(url: str, count: int, turns: list[str], greetings: list[float] |
         greetings += [o["results"][0].latency_ms() for o in outcomes if o["results"][0].latency_ms() is not None]
     return [latency for outcome in outcomes for result in outcome["results"][1:]
             if (latency := result.latency_ms()) is not None]
+
+
+async def paused_calls(url: str, rasa_url: str, pairs: list[tuple[str, str]], at_once: int = 4) -> dict:
+    """Each pair said with a 0.8 s pause between its halves, in a call of its own (`at_once`
+    calls at a time): how often the bot's answer started before the caller had finished,
+    and how often Rasa holds the request as one turn."""
+    from tools.speech_material import CallerVoice, write_wav
+    from voice.audio import ASR_RATE
+
+    voice, spoke_over, joined = CallerVoice(), 0, 0
+    with tempfile.TemporaryDirectory() as scratch:
+        paths = []
+        for index, (first, second) in enumerate(pairs):
+            path = Path(scratch) / f"{index}.wav"
+            write_wav(path, voice(first) + bytes(32 * PAUSE_MS) + voice(second), ASR_RATE)
+            paths.append(path)
+        for start in range(0, len(paths), at_once):
+            simulators = [Simulator(url, auth_token=TWILIO_TOKEN, max_seconds=600) for _ in paths[start:start + at_once]]
+            outcomes = await asyncio.gather(*(sim.run([CallerTurn("wav", str(path))])
+                                              for sim, path in zip(simulators, paths[start:start + at_once])))
+            for outcome in outcomes:
+                latency = outcome["results"][1].latency_ms()
+                spoke_over += latency is not None and latency < 0
+                joined += len(caller_words(rasa_url, outcome["call_sid"])) == 1
+    return {"calls": len(pairs), "answered_before_the_caller_finished_per_100": round(100 * spoke_over / len(pairs), 1),
+            "one_turn_in_rasa_per_100": round(100 * joined / len(pairs), 1)}
 
 
 def recognition_rtf() -> dict[str, float]:
@@ -162,7 +192,22 @@ def tts_first_audio() -> dict[str, float]:
     return {"uncached_ms": round(uncached, 1), "uncached_engine": engine, "cached_ms": round(cached, 2)}
 
 
+def paused_calls_only() -> int:
+    model, workdir = ensure_model(), ROOT / "var" / "bench"
+    with running_api(workdir / "api", f"sqlite:///{workdir / 'voice.db'}") as api_url, \
+            running_assistant(model, workdir, api_url) as assistant, \
+            running_gateway(workdir / "voice", assistant.url, api_url, auth_token=TWILIO_TOKEN) as url:
+        asyncio.run(calls(url, 1, QUESTIONS[:1]))            # warm the models
+        rows = {kind: asyncio.run(paused_calls(url, assistant.url, pairs[:20]))
+                for kind, pairs in paused_sentences().items()}
+    print(json.dumps(rows, ensure_ascii=False, indent=1))
+    print(paused_table(rows))
+    return 0
+
+
 def main() -> int:
+    if "--paused-calls-only" in sys.argv[1:]:
+        return paused_calls_only()
     model = ensure_model()
     workdir = ROOT / "var" / "bench"
     for leftover in workdir.glob("voice.db*"):
@@ -182,6 +227,8 @@ def main() -> int:
         results["one_call"] = summary(asyncio.run(calls(url, 1, QUESTIONS, greetings)))
         results["one_call_cached"] = summary(asyncio.run(calls(url, 1, QUESTIONS, greetings)))
         results["one_call_fragments"] = summary(asyncio.run(calls(url, 1, FRAGMENTS[:2])))
+        results["paused_calls"] = {kind: asyncio.run(paused_calls(url, assistant.url, pairs[:20]))
+                                   for kind, pairs in paused_sentences().items()}
         results["loads"] = []
         for count in LOADS:
             rss_before, cpu_before = tree_rss_kib(gateway_pid), cpu_seconds(gateway_pid)
@@ -197,6 +244,14 @@ def main() -> int:
     RESULTS.write_text(json.dumps(results, ensure_ascii=False, indent=2))
     print(table(results))
     return 0
+
+
+def paused_table(rows: dict) -> str:
+    lines = ["| pause | calls | bot answered before the caller finished, per 100 | whole request one turn in Rasa, per 100 |",
+             "|---|---:|---:|---:|"]
+    lines += [f"| {kind} | {row['calls']} | {row['answered_before_the_caller_finished_per_100']} | "
+              f"{row['one_turn_in_rasa_per_100']} |" for kind, row in rows.items()]
+    return "\n".join(lines)
 
 
 def table(results: dict) -> str:
@@ -225,6 +280,10 @@ def table(results: dict) -> str:
         f"{one['p50_ms']} ms, p95 {one['p95_ms']} ms; answers already in the speech cache p50 {cached['p50_ms']} ms, "
         f"p95 {cached['p95_ms']} ms; after a fragment p50 {frag['p50_ms']} ms. "
         f"Greeting: first audio {hello['p50_ms']} ms (p50), {hello['p95_ms']} ms (p95) after the stream starts.",
+        "",
+        "Held-out sentences with a 0.8 s pause, called in through the gateway:",
+        "",
+        paused_table(results["paused_calls"]),
         "",
         "| simultaneous calls | turns | p50 ms | p95 ms | gateway CPU s / call | gateway RSS MiB |",
         "|---:|---:|---:|---:|---:|---:|",

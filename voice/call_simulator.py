@@ -261,6 +261,18 @@ def tracker_turns(rasa_url: str, call_sid: str, results: list[TurnResult]) -> li
     return turns
 
 
+def caller_words(rasa_url: str, call_sid: str) -> list[str]:
+    """The caller's words as Rasa's tracker now holds them: a `rewind` takes back the
+    turn before it (the gateway joins a turn the caller went on from)."""
+    texts: list[str] = []
+    for event in httpx.get(f"{rasa_url}/conversations/{call_sid}/tracker", timeout=10).json().get("events", []):
+        if event.get("event") == "user":
+            texts.append(event.get("text") or "")
+        elif event.get("event") == "rewind" and texts:
+            texts.pop()
+    return [text for text in texts if not text.startswith("/")]
+
+
 def write_wav(path: Path, mulaw: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(path), "wb") as wav:

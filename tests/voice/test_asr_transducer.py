@@ -1,5 +1,6 @@
 """The transducer engine (sherpa-onnx + the pinyin → 汉字 conversion): real recordings and
-synthesised caller speech, both through a real μ-law 8 kHz telephone channel.
+fixed recordings of synthesised caller speech (tests/voice/callers/), both through a real
+μ-law 8 kHz telephone channel.
 
 Error rates are measured and asserted with a margin (the figures in the comments were
 measured on this machine with `python -m bench.recognition`; the tests print theirs)."""
@@ -12,6 +13,7 @@ import time
 import numpy as np
 import pytest
 
+from tests.voice.conftest import recorded
 from tools.speech_material import cer, edit_distance, normalized, over_the_phone, recordings
 from voice.asr import get_recognizer, transcribe, transcribe_sync, vocabularies
 from voice.asr.pinyin import Syllable
@@ -76,9 +78,9 @@ def test_phone_numbers_come_out_as_digits(recognizer):
     assert len(close) >= 4
 
 
-def test_caller_speech_over_the_phone(recognizer, voice):
+def test_caller_speech_over_the_phone(recognizer):
     texts = [text for text, _ in CALLER_SENTENCES]
-    results = {text: decode(recognizer, over_the_phone(voice(text))) for text in texts}
+    results = {text: decode(recognizer, over_the_phone(recorded(text))) for text in texts}
     rate = cer([(results[t], t) for t in texts])
     named = sum(name in results[text] for text, name in CALLER_SENTENCES)
     print(f"\nzhtts caller speech over μ-law 8 kHz: CER {rate:.3f}, service named in {named}/{len(CALLER_SENTENCES)}")
@@ -88,8 +90,8 @@ def test_caller_speech_over_the_phone(recognizer, voice):
     assert named >= 12
 
 
-def test_streaming_gives_partials_and_the_same_final_whatever_the_chunks(recognizer, voice):
-    pcm = over_the_phone(voice(CALLER_SENTENCES[0][0]))
+def test_streaming_gives_partials_and_the_same_final_whatever_the_chunks(recognizer):
+    pcm = over_the_phone(recorded(CALLER_SENTENCES[0][0]))
     session = recognizer.session(narrowband=True)
     partials = []
     for start in range(0, len(pcm), 640):
@@ -117,9 +119,9 @@ def test_telephone_audio_is_kept_in_its_band(recognizer):
     assert spectrum[np.argmin(abs(freqs - 1000))] > 1000 * spectrum[np.argmin(abs(freqs - 6000))]
 
 
-def test_sessions_in_parallel_threads_match_sequential_decoding(recognizer, voice):
+def test_sessions_in_parallel_threads_match_sequential_decoding(recognizer):
     texts = [CALLER_SENTENCES[i][0] for i in (1, 4, 7, 11)]
-    audio = [over_the_phone(voice(t)) for t in texts]
+    audio = [over_the_phone(recorded(t)) for t in texts]
     vocab = [None, None, "yes_no", None]
     sequential = [decode(recognizer, pcm, v) for pcm, v in zip(audio, vocab)]
     results: list[str | None] = [None] * 4
@@ -154,12 +156,12 @@ ANSWERS = [
 ]
 
 
-def test_constrained_vocabularies_recognise_their_answers(recognizer, voice):
+def test_constrained_vocabularies_recognise_their_answers(recognizer):
     """Each answer comes back, and an answer is never replaced by a different one."""
     recognised = 0
     for vocabulary, said, expected in ANSWERS:
         session = recognizer.session(vocabulary, narrowband=True)
-        session.accept(over_the_phone(voice(said)))
+        session.accept(over_the_phone(recorded(said)))
         text = session.finish()
         print(f"\n{vocabulary}: {said} → {text} ({session.source}; heard {session.pinyin})")
         if vocabulary == "digits":
@@ -173,8 +175,8 @@ def test_constrained_vocabularies_recognise_their_answers(recognizer, voice):
 
 
 @pytest.mark.parametrize("vocabulary", ["yes_no", "digits", "mode", "day"])
-def test_off_list_speech_is_not_forced_onto_a_phrase(recognizer, voice, vocabulary):
-    text = decode(recognizer, over_the_phone(voice("我想问一下社保卡怎么补办")), vocabulary)
+def test_off_list_speech_is_not_forced_onto_a_phrase(recognizer, vocabulary):
+    text = decode(recognizer, over_the_phone(recorded("我想问一下社保卡怎么补办")), vocabulary)
     assert not vocabularies.parses(text, vocabularies.phrases(vocabulary))
     assert "社保卡" in text
 
@@ -195,8 +197,8 @@ def test_the_conversion_knows_digits_tones_and_blurred_sounds(recognizer):
     assert convert([]) == ""
 
 
-def test_transcribe_runs_off_the_event_loop(recognizer, voice):
-    pcm = b"".join(over_the_phone(voice(text)) for text, _ in CALLER_SENTENCES[:5])
+def test_transcribe_runs_off_the_event_loop(recognizer):
+    pcm = b"".join(over_the_phone(recorded(text)) for text, _ in CALLER_SENTENCES[:5])
 
     async def main():
         gaps, last = [], time.perf_counter()

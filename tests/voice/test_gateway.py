@@ -16,6 +16,7 @@ from catalogue import load_catalogue
 from tests.test_booking_conversation import rows
 from tests.voice.conftest import TWILIO_TOKEN, place_call, recorded, said
 from tools.speech_material import over_the_phone, turn_ends
+from voice.call_simulator import caller_words
 
 pytestmark = pytest.mark.rasa_server
 GREETING = "政务帮办热线"
@@ -58,17 +59,6 @@ def test_a_spoken_question_is_answered_from_the_catalogue(gateway, rasa):
     assert answer["response_latency_ms"] is not None and len(call["heard"]) > 8000 * 5   # seconds of real speech
 
 
-def heard_by_rasa(rasa_url: str, call_sid: str) -> list[str]:
-    """The caller's words in Rasa's tracker as it now stands (a rewind takes the last back)."""
-    texts: list[str] = []
-    for event in httpx.get(f"{rasa_url}/conversations/{call_sid}/tracker", timeout=10).json()["events"]:
-        if event.get("event") == "user":
-            texts.append(event.get("text") or "")
-        elif event.get("event") == "rewind" and texts:
-            texts.pop()
-    return [text for text in texts if not text.startswith("/")]
-
-
 def test_a_caller_who_pauses_and_goes_on_gets_one_answer_to_the_whole_request(gateway, rasa, recognizer, tmp_path):
     """The first part is a whole question, so the turn ends 0.6 s into the caller's 0.8 s
     pause; the caller goes on: no answer to the first part, one answer to both."""
@@ -84,7 +74,7 @@ def test_a_caller_who_pauses_and_goes_on_gets_one_answer_to_the_whole_request(ga
     call = place_call(gateway, rasa.url, [("wav", str(path))])
     _greeting, answer = call["turns"]
     assert answer["response_latency_ms"] > 0, "the bot spoke before the caller had finished"
-    [request] = heard_by_rasa(rasa.url, call["call_sid"])
+    [request] = caller_words(rasa.url, call["call_sid"])
     assert "社保卡" in request and "材料" in request, request
     item = load_catalogue().get("social_security_card")
     assert any(item.answer[:12] in text or "材料" in text for text in answer["bot_texts"]), answer
