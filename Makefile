@@ -44,10 +44,14 @@ install: | $(UV)
 catalogue: install
 	$(RUN) python -m catalogue.export
 
+# The speech files are built beside the Rasa training (one core each): a fresh machine's
+# first start is that much shorter. Either failing fails the target.
 train: install
 	$(RUN) python -m catalogue.export --check
-	$(RUN) python -m tools.model
-	$(RUN) python -m voice.asr.build
+	@$(RUN) python -m voice.asr.build & speech=$$!; \
+	$(RUN) python -m tools.model; model=$$?; \
+	wait $$speech; speech=$$?; \
+	[ $$model -eq 0 ] && [ $$speech -eq 0 ]
 
 # The deployment speech model (Vosk, Chinese): size and SHA-256 checked before unpacking.
 fetch-models: install
