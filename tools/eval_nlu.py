@@ -196,21 +196,31 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=None, help="a trained model (default: the current one)")
     args = parser.parse_args()
     model = args.model or ensure_model()
-    results = {name: evaluate(model, path) for name, (_, path) in HELDOUT_SETS.items()}
+    curve = fallback_curve(model)
+    (REPORTS / "fallback_curve.json").parent.mkdir(exist_ok=True)
+    (REPORTS / "fallback_curve.json").write_text(json.dumps(curve, indent=1), encoding="utf-8")
+    results: dict[str, dict] = {}
+
+    def add(name: str, result: dict) -> None:
+        """Reports (and the README) after every evaluation: a run of hours stopped midway
+        keeps what it measured."""
+        results[name] = result
+        table = write_reports(results) + "\nFallback threshold on all held-out sentences together:\n\n" + curve_table(curve)
+        if args.update_readme:
+            update_readme(table)
+
+    for name, (_, path) in HELDOUT_SETS.items():
+        add(name, evaluate(model, path))
     with tempfile.TemporaryDirectory() as scratch:
+        if args.cross_validation:
+            add("5-fold cross-validation", cross_validate())
         if args.without_pinyin:
             plain = train_without_pinyin(Path(scratch))
-            results.update({f"{name} without pinyin": evaluate(plain, path) for name, (_, path) in HELDOUT_SETS.items()})
-        if args.cross_validation:
-            results["5-fold cross-validation"] = cross_validate()
-            if args.without_pinyin:
-                results["5-fold cross-validation without pinyin"] = cross_validate(config_without_pinyin(Path(scratch)))
-    curve = fallback_curve(model)
-    table = write_reports(results) + "\nFallback threshold on all held-out sentences together:\n\n" + curve_table(curve)
-    (REPORTS / "fallback_curve.json").write_text(json.dumps(curve, indent=1), encoding="utf-8")
-    print(table)
-    if args.update_readme:
-        update_readme(table)
+            for name, (_, path) in HELDOUT_SETS.items():
+                add(f"{name} without pinyin", evaluate(plain, path))
+            if args.cross_validation:
+                add("5-fold cross-validation without pinyin", cross_validate(config_without_pinyin(Path(scratch))))
+    print((REPORTS / "nlu_eval.md").read_text(encoding="utf-8"))
     return 0
 
 
