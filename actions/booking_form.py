@@ -15,7 +15,7 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import proxy_api, settings
-from actions.booking_requests import MOBILITY, mode_named, modes_of
+from actions.booking_requests import FORM, help_asked_for, modes_of
 from actions.forms import QuestionFormValidation, ask, fixed_questions, yes_or_no
 from actions.service_answers import resolve_service
 from actions.settings import today
@@ -25,7 +25,6 @@ from actions.turns import caller_number, channel_of, entity_values, latest_inten
 from catalogue import OFFER_LABELS, load_catalogue
 from contract import DIGITS, MODE, YES_NO, listen_for, normalize_digits, ordinal
 
-FORM = "booking_form"
 MODE_LABELS = OFFER_LABELS
 FORM_SLOTS = ["service", "booking_mode", "needs_home_visit", "booking_slot", "offered_times", "person_name",
               "phone_number", "phone_declined", "home_address", "booking_consent", "booking_confirmed"]
@@ -93,14 +92,12 @@ class ValidateBookingForm(QuestionFormValidation):
     def extract_booking_mode(self, dispatcher, tracker, domain) -> dict[str, Any]:
         if tracker.get_slot("booking_mode") and not _requested(tracker, "booking_mode"):
             return {}
-        text = latest_text(tracker)
         modes = offered_modes(tracker)
-        named = mode_named(tracker, modes if _requested(tracker, "booking_mode") else None)
+        named = help_asked_for(tracker, modes if _requested(tracker, "booking_mode") else None)
         if named:   # 代办, 上门 — or 腿脚不方便, which asks for help that comes to the caller
-            cannot_go_out = named == "home_visit" and MOBILITY.search(text)
-            return {"booking_mode": named, **({"needs_home_visit": True} if cannot_go_out else {})}
+            return named
         if _requested(tracker, "booking_mode") and len(modes) > 1:
-            index = ordinal(text, len(modes))
+            index = ordinal(latest_text(tracker), len(modes))
             if index is not None:
                 return {"booking_mode": modes[index]}
         return {}

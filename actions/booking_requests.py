@@ -16,7 +16,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 
 from actions.turns import entity_values, latest_intent, latest_text, slot_set_in_previous_turn
-from catalogue import OFFER_LABELS
+from catalogue import OFFER_LABELS, load_catalogue
 
 FORM = "booking_form"
 MODE_WORDS = [("home_visit", re.compile(r"上门|到家|来家|家里来")), ("proxy", re.compile(r"代办|替我|帮我办了|代我")),
@@ -42,6 +42,16 @@ def mode_named(tracker: Tracker, offered: list[str] | None = None) -> str | None
             if offered is None or mode in offered:
                 return mode
     return None
+
+
+def help_asked_for(tracker: Tracker, offered: list[str] | None = None) -> dict[str, Any]:
+    """Slot values for the help the caller names: booking_mode, and needs_home_visit when
+    they asked for a visit by saying they cannot get out."""
+    mode = mode_named(tracker, offered)
+    if mode is None:
+        return {}
+    cannot_go_out = mode == "home_visit" and MOBILITY.search(latest_text(tracker))
+    return {"booking_mode": mode, **({"needs_home_visit": True} if cannot_go_out else {})}
 
 
 def accepts_booking_offer(tracker: Tracker) -> bool:
@@ -70,11 +80,15 @@ def start_booking(tracker: Tracker, item) -> list[dict[str, Any]]:
     offered = modes_of(item)
     events: list[dict[str, Any]] = [SlotSet("service", item.code), SlotSet("service_candidates", None),
                                     SlotSet("pending_offer", None)]
-    mode = mode_named(tracker, offered)
-    if mode in offered:
-        events.append(SlotSet("booking_mode", mode))
-        if mode == "home_visit" and MOBILITY.search(latest_text(tracker)):
-            events.append(SlotSet("needs_home_visit", True))
+    named = help_asked_for(tracker, offered)
+    if named.get("booking_mode") in offered:
+        events += [SlotSet(slot, value) for slot, value in named.items()]
     elif len(offered) == 1:
         events.append(SlotSet("booking_mode", offered[0]))
     return [*events, FollowupAction(FORM)]
+
+
+def book_the_offer(tracker: Tracker) -> list[dict[str, Any]] | None:
+    """The booking of the errand just discussed, when the latest turn accepts the offer of one."""
+    discussed = load_catalogue().get(tracker.get_slot("service"))
+    return start_booking(tracker, discussed) if discussed and accepts_booking_offer(tracker) else None

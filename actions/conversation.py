@@ -9,7 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.booking_requests import accepts_booking_offer, start_booking
+from actions.booking_requests import accepts_booking_offer, book_the_offer
 from actions.forms import OFFER_PERSON
 from actions.handoff import hand_off
 from actions.lookup_form import cancel_confirmed
@@ -22,7 +22,6 @@ from actions.turns import (
     previous_bot_turn,
     slot_set_in_previous_turn,
 )
-from catalogue import load_catalogue
 from contract import HANDOFF
 
 # Slots that describe the question the bot just asked; a repeat asks it again.
@@ -178,8 +177,7 @@ class ActionReplyYesNo(Action):
         if offer == "human" and yes:
             return hand_off(dispatcher, tracker)
         if offer == "booking" and accepts_booking_offer(tracker):
-            discussed = load_catalogue().get(tracker.get_slot("service"))
-            return start_booking(tracker, discussed) if discussed else [FollowupAction("booking_form")]
+            return book_the_offer(tracker) or [FollowupAction("booking_form")]
         if offer == "cancel_booking" and yes:
             return cancel_confirmed(dispatcher, tracker)
         if offer in ("booking", "anything_else", "human", "cancel_booking") and not yes:

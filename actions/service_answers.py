@@ -9,7 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.booking_requests import accepts_booking_offer, asks_to_book, start_booking
+from actions.booking_requests import asks_to_book, book_the_offer, start_booking
 from actions.speech import choice_question, spoken_list
 from actions.turns import (
     entity_values,
@@ -103,11 +103,10 @@ def ask_to_choose(dispatcher: CollectingDispatcher, candidates: list[ServiceItem
 
 def answer_service(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
     """Answer about the errand the caller means — or book it, when that is what they ask."""
-    catalogue = load_catalogue()
-    discussed = catalogue.get(tracker.get_slot("service"))
-    if discussed and accepts_booking_offer(tracker):            # 代办 / 要 / 好的帮我预约, to the offer
-        return start_booking(tracker, discussed)
-    resolution = resolve_service(tracker, catalogue)
+    booking = book_the_offer(tracker)            # 代办 / 要 / 好的帮我预约, to the offer
+    if booking:
+        return booking
+    resolution = resolve_service(tracker, load_catalogue())
     if resolution.item and resolution.item.bookable and asks_to_book(tracker):   # 我想预约代办养老金认证
         return start_booking(tracker, resolution.item)
     if resolution.item:
