@@ -20,7 +20,10 @@ MODELS = ROOT / "models"
 CONFIG = ROOT / "assistant" / "config.yml"
 DOMAIN = ROOT / "assistant" / "domain"
 DATA = ROOT / "nlu_data"
-INPUTS = [CONFIG, DOMAIN, DATA, ROOT / "assistant" / "jieba_dict"]
+# The pipeline's own components are inputs too: a change in how text is normalised or
+# featurised changes what the model learns.
+COMPONENTS = [ROOT / "assistant" / name for name in ("normalizer.py", "pinyin_features.py", "safety_net.py")]
+INPUTS = [CONFIG, DOMAIN, DATA, ROOT / "assistant" / "jieba_dict", *COMPONENTS, ROOT / "voice" / "asr" / "pinyin.py"]
 PREFIX = "helpline-"
 
 
