@@ -15,7 +15,7 @@ export UV_SYSTEM_CERTS ?= 1
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --locked
 
-.PHONY: help install catalogue train fetch-models migrate admin run chat test screenshots bench tts-warm eval-nlu validate clean
+.PHONY: help install secrets catalogue train fetch-models migrate admin run chat test screenshots bench tts-warm eval-nlu validate clean
 
 help:
 	@echo "make run       install, train, migrate, start Rasa (5005), actions (5055), API (8000), voice (8080)"
@@ -63,12 +63,17 @@ migrate: install
 admin: migrate
 	$(RUN) python -m proxy_service.web.create_admin
 
-run: train migrate
+# Every secret first: made once into var/secrets.env on a development machine; with
+# HELPLINE_ENV=production checked in the environment, and nothing starts when one is wrong.
+secrets: install
+	$(RUN) python -m contract.secrets
+
+run: secrets train migrate
 	@echo
 	@echo "  Rasa REST: curl -s localhost:5005/webhooks/rest/webhook -d '{\"sender\":\"me\",\"message\":\"你好\"}'"
 	@echo "  Or chat in another terminal: make chat      (Ctrl-C here stops everything)"
 	@echo "  Web console: http://localhost:8000/login   (first time: make admin)"
-	@echo "  Service API and its OpenAPI docs: http://localhost:8000/docs"
+	@echo "  Service API: http://localhost:8000/api (token: SERVICE_TOKEN in var/secrets.env)"
 	@echo
 	$(RUN) honcho start -f Procfile
 

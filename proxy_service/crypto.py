@@ -11,38 +11,59 @@ import functools
 import hashlib
 import hmac
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from contract import normalize_digits
 from proxy_service.settings import get_settings
 
 
-@functools.lru_cache(maxsize=4)
-def _fernet(key: str) -> Fernet:
+def _fernet_key(key: str) -> bytes:
     raw = base64.urlsafe_b64decode(key.encode())
     if len(raw) != 32:
-        raise ValueError("DATA_ENCRYPTION_KEY must be urlsafe base64 of 32 bytes")
-    return Fernet(base64.urlsafe_b64encode(raw))
+        raise ValueError("DATA_ENCRYPTION_KEY must be urlsafe base64 of 32 bytes (comma-separated when rotating)")
+    return base64.urlsafe_b64encode(raw)
+
+
+@functools.lru_cache(maxsize=4)
+def _fernet(keys: tuple[str, ...]) -> MultiFernet:
+    """The first key encrypts; every key decrypts (a rotation in progress)."""
+    return MultiFernet([Fernet(_fernet_key(key)) for key in keys])
+
+
+def _keys(key: str | None) -> tuple[str, ...]:
+    return (key,) if key else get_settings().data_keys
 
 
 def encrypt(plain: str | None, key: str | None = None) -> str | None:
     if plain is None:
         return None
-    return _fernet(key or get_settings().data_key).encrypt(plain.encode()).decode()
+    return _fernet(_keys(key)).encrypt(plain.encode()).decode()
 
 
 def decrypt(token: str | None, key: str | None = None) -> str | None:
     if token is None:
         return None
     try:
-        return _fernet(key or get_settings().data_key).decrypt(token.encode()).decode()
+        return _fernet(_keys(key)).decrypt(token.encode()).decode()
     except InvalidToken as error:
-        raise ValueError("stored personal data cannot be decrypted with this key") from error
+        raise ValueError("stored personal data cannot be decrypted with these keys") from error
+
+
+def reencrypt(token: str | None) -> str | None:
+    """The same plaintext under the newest key (MultiFernet.rotate), for key rotation."""
+    if token is None:
+        return None
+    try:
+        return _fernet(get_settings().data_keys).rotate(token.encode()).decode()
+    except InvalidToken as error:
+        raise ValueError("stored personal data cannot be decrypted with these keys") from error
 
 
 def lookup_hash(value: str, key: str | None = None) -> str:
-    """A keyed hash for equality look-ups (phone numbers) without storing them in clear."""
-    secret = (key or get_settings().data_key).encode()
+    """A keyed hash for equality look-ups (phone numbers) without storing them in clear.
+
+    Its key (DATA_HMAC_KEY) is not an encryption key: rotating those keeps every hash."""
+    secret = (key or get_settings().hmac_key).encode()
     return hmac.new(secret, normalize_digits(value).encode(), hashlib.sha256).hexdigest()
 
 

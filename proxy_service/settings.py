@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 
+from contract import secrets
+
+secrets.load(secrets.SERVICE_TOKEN, secrets.DATA_ENCRYPTION_KEY, secrets.DATA_HMAC_KEY)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -24,11 +28,15 @@ class Settings:
     database_url: str = field(default_factory=lambda: _env(
         "DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'helpline.db'}"))
     # Token that services (the action server, the gateway) present as `Authorization: Bearer …`.
-    service_token: str = field(default_factory=lambda: _env("SERVICE_TOKEN", "dev-service-token"))
-    # Key for encrypting ID numbers, phone numbers and addresses at rest (Fernet, urlsafe
-    # base64 of 32 bytes). The default is for development only.
-    data_key: str = field(default_factory=lambda: _env(
-        "DATA_ENCRYPTION_KEY", "ZGV2LW9ubHkta2V5LWRvLW5vdC11c2UtaW4tcHJvZCE="))
+    # (Secrets: var/secrets.env on a development machine, the environment in production;
+    # see contract/secrets.py.)
+    service_token: str = field(default_factory=lambda: os.environ[secrets.SERVICE_TOKEN])
+    # Keys for personal data at rest (Fernet, urlsafe base64 of 32 bytes), newest first: the
+    # first encrypts, all decrypt (`python -m proxy_service.rotate_key` re-encrypts).
+    data_keys: tuple[str, ...] = field(default_factory=lambda: tuple(
+        key.strip() for key in os.environ[secrets.DATA_ENCRYPTION_KEY].split(",") if key.strip()))
+    # Key of the hashes phone numbers are looked up by (separate from the encryption keys).
+    hmac_key: str = field(default_factory=lambda: os.environ[secrets.DATA_HMAC_KEY])
     timezone: str = field(default_factory=lambda: _env("TIMEZONE", "Asia/Shanghai"))
     # ISO weekdays the service places open (1 = Monday).
     working_days: tuple[int, ...] = field(default_factory=lambda: tuple(
@@ -49,6 +57,12 @@ class Settings:
     login_max_failures: int = field(default_factory=lambda: int(_env("LOGIN_MAX_FAILURES", "5")))
     login_max_failures_per_client: int = field(default_factory=lambda: int(_env("LOGIN_MAX_FAILURES_PER_CLIENT", "20")))
     login_lock_minutes: int = field(default_factory=lambda: int(_env("LOGIN_LOCK_MINUTES", "15")))
+    # Look-ups by reference + phone tail: wrong tails per reference and per requester (a
+    # conversation, or an API client) before a lock of LOOKUP_LOCK_MINUTES.
+    lookup_max_failures: int = field(default_factory=lambda: int(_env("LOOKUP_MAX_FAILURES", "5")))
+    lookup_max_failures_per_requester: int = field(default_factory=lambda: int(
+        _env("LOOKUP_MAX_FAILURES_PER_REQUESTER", "8")))
+    lookup_lock_minutes: int = field(default_factory=lambda: int(_env("LOOKUP_LOCK_MINUTES", "30")))
     session_idle_minutes: int = field(default_factory=lambda: int(_env("SESSION_IDLE_MINUTES", "30")))
     session_max_hours: int = field(default_factory=lambda: int(_env("SESSION_MAX_HOURS", "12")))
     # Send cookies with the Secure flag even over plain HTTP (behind a TLS-terminating proxy).

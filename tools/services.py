@@ -15,7 +15,11 @@ from typing import Iterator
 
 import requests
 
+from contract import secrets
 from tools.model import ROOT
+
+# The harness and the processes it starts share this machine's secrets (var/secrets.env).
+secrets.load()
 
 
 def free_port() -> int:
@@ -42,6 +46,8 @@ class Assistant:
     def __init__(self, url: str, pids: dict[str, int]):
         self.url = url
         self.pids = pids
+        # Rasa's HTTP API (parse, trackers) needs the token; the REST channel does not.
+        self.api = {"token": os.environ[secrets.RASA_API_TOKEN]}
 
     def send(self, sender: str, message: str, metadata: dict | None = None) -> list[dict]:
         body = {"sender": sender, "message": message, **({"metadata": metadata} if metadata else {})}
@@ -53,7 +59,7 @@ class Assistant:
         return [reply["text"] for reply in self.send(sender, message, metadata) if reply.get("text")]
 
     def parse(self, text: str) -> dict:
-        response = requests.post(f"{self.url}/model/parse", json={"text": text}, timeout=120)
+        response = requests.post(f"{self.url}/model/parse", params=self.api, json={"text": text}, timeout=120)
         response.raise_for_status()
         return response.json()
 
@@ -117,7 +123,7 @@ def running_api(workdir: Path, database_url: str, token: str = "test-service-tok
     upgrade(database_url)
     port = free_port()
     # --ws none: uvicorn's websocket layer needs a newer `websockets` than Rasa pins.
-    command = [sys.executable, "-m", "uvicorn", "proxy_service.api.main:app", "--ws", "none", "--host", "127.0.0.1",
+    command = [sys.executable, "-m", "uvicorn", "proxy_service.main:app", "--ws", "none", "--host", "127.0.0.1",
                "--port", str(port)]
     env = {"DATABASE_URL": database_url, "SERVICE_TOKEN": token, **(extra_env or {})}
     with running_processes({"api": (command, f"http://127.0.0.1:{port}/health")}, workdir, env):
@@ -130,15 +136,15 @@ def running_assistant(model: Path, workdir: Path, api_url: str, token: str = "te
     workdir.mkdir(parents=True, exist_ok=True)
     action_port, rasa_port = free_port(), free_port()
     endpoints = workdir / "endpoints.yml"
-    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n')
+    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
+                         '  headers:\n    Authorization: Bearer ${ACTION_SERVER_SECRET}\n')
     env = {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2", "PROXY_SERVICE_URL": api_url,
-           "SERVICE_TOKEN": token}
-    specs = {
-        "actions": ([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
-                    f"http://127.0.0.1:{action_port}/health"),
-        "rasa": ([sys.executable, "-m", "rasa", "run", "--enable-api", "-m", str(model), "--endpoints",
-                  str(endpoints), "--port", str(rasa_port), "-i", "127.0.0.1"],
-                 f"http://127.0.0.1:{rasa_port}/status"),
+           "SERVICE_TOKEN": token, "ACTION_SERVER_PORT": str(action_port)}
+    specs = {   # the entry points `make run` uses (Procfile)
+        "actions": ([sys.executable, "-m", "actions.server"], f"http://127.0.0.1:{action_port}/health"),
+        "rasa": ([sys.executable, "-m", "assistant.serve", "-m", str(model), "--endpoints", str(endpoints),
+                  "--port", str(rasa_port)],
+                 f"http://127.0.0.1:{rasa_port}/status?token={os.environ[secrets.RASA_API_TOKEN]}"),
     }
     with running_processes(specs, workdir, env) as pids:
         yield Assistant(f"http://127.0.0.1:{rasa_port}", pids)

@@ -35,6 +35,7 @@ import httpx
 import websockets
 from twilio.request_validator import RequestValidator
 
+from contract import secrets
 from voice.audio import MULAW_FRAME_BYTES, PHONE_RATE, pcm16_to_mulaw, resample
 
 SILENCE = b"\xff" * MULAW_FRAME_BYTES
@@ -239,10 +240,19 @@ class Simulator:
             await asyncio.sleep(max(0.0, deadline - time.monotonic()))
 
 
+def tracker_events(rasa_url: str, call_sid: str) -> list[dict]:
+    """The call's events from Rasa's tracker API (its token from this machine's secrets)."""
+    secrets.load()
+    response = httpx.get(f"{rasa_url}/conversations/{call_sid}/tracker", timeout=10,
+                         params={"token": os.environ[secrets.RASA_API_TOKEN]})
+    response.raise_for_status()
+    return response.json().get("events", [])
+
+
 def tracker_turns(rasa_url: str, call_sid: str, results: list[TurnResult]) -> list[dict]:
     """What the assistant heard and said in each caller turn's time window."""
     try:
-        events = httpx.get(f"{rasa_url}/conversations/{call_sid}/tracker", timeout=5).json().get("events", [])
+        events = tracker_events(rasa_url, call_sid)
     except (httpx.HTTPError, ValueError):
         events = []
     windows = [r.started for r in results] + [float("inf")]
@@ -265,7 +275,7 @@ def caller_words(rasa_url: str, call_sid: str) -> list[str]:
     """The caller's words as Rasa's tracker now holds them: a `rewind` takes back the
     turn before it (the gateway joins a turn the caller went on from)."""
     texts: list[str] = []
-    for event in httpx.get(f"{rasa_url}/conversations/{call_sid}/tracker", timeout=10).json().get("events", []):
+    for event in tracker_events(rasa_url, call_sid):
         if event.get("event") == "user":
             texts.append(event.get("text") or "")
         elif event.get("event") == "rewind" and texts:
@@ -305,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(turns=[])
     args = parser.parse_args(argv)
-    simulator = Simulator(args.url, auth_token=os.environ.get("TWILIO_AUTH_TOKEN", ""), sign_url=args.sign_url,
+    secrets.load()   # on a development machine the gateway's Twilio token is in var/secrets.env
+    simulator = Simulator(args.url, auth_token=os.environ[secrets.TWILIO_AUTH_TOKEN], sign_url=args.sign_url,
                           caller=args.caller, call_sid=args.call_sid, speed=args.speed,
                           barge_in_ms=args.barge_in_ms, max_seconds=args.max_seconds)
     outcome = asyncio.run(simulator.run(args.turns))

@@ -16,6 +16,7 @@ from urllib.parse import quote
 import aiohttp
 
 from contract import COLLECT_DIGITS, EXPECT, HANDOFF, HANGUP
+from voice import settings
 
 log = logging.getLogger(__name__)
 RASA_URL = os.environ.get("RASA_URL", "http://localhost:5005")
@@ -48,8 +49,10 @@ def bot_turn(replies: list[dict]) -> BotTurn:
 
 
 class RasaBridge:
-    def __init__(self, url: str = RASA_URL, timeout: float = RASA_TIMEOUT):
+    def __init__(self, url: str = RASA_URL, timeout: float = RASA_TIMEOUT, api_token: str | None = None):
         self.url, self.timeout = url.rstrip("/"), timeout
+        # The REST channel is open; the tracker API (rewind) needs Rasa's token.
+        self.api = {"token": api_token or settings.RASA_API_TOKEN}
 
     async def send(self, call_id: str, text: str, *, caller: str | None, channel: str = "phone") -> BotTurn:
         body = {"sender": call_id, "message": text, "metadata": {"caller": caller, "channel": channel}}
@@ -70,7 +73,7 @@ class RasaBridge:
         events = [{"event": "rewind"}, {"event": "action", "name": "action_listen"}]
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as session:
-                async with session.post(url, json=events) as response:
+                async with session.post(url, params=self.api, json=events) as response:
                     return response.status == 200
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             log.error("rasa did not take a rewind: %s", type(error).__name__)

@@ -4,10 +4,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from contract import secrets
+
+secrets.load(secrets.SERVICE_TOKEN, secrets.TWILIO_AUTH_TOKEN, secrets.RASA_API_TOKEN)
+
 # The public base URL Twilio calls (the gateway sits behind a proxy): signatures are
 # computed over it, not over the address the request arrives at.
 PUBLIC_URL = os.environ.get("VOICE_PUBLIC_URL", "http://localhost:8080").rstrip("/")
-TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
+TWILIO_AUTH_TOKEN = os.environ[secrets.TWILIO_AUTH_TOKEN]
 MAX_FORM_BYTES = int(os.environ.get("VOICE_MAX_FORM_BYTES", str(64 * 1024)))
 
 
@@ -21,7 +25,8 @@ TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "")
 STAFF_TRANSFER_TARGET = os.environ.get("STAFF_TRANSFER_TARGET", "")
 PROXY_SERVICE_URL = os.environ.get("PROXY_SERVICE_URL", "http://127.0.0.1:8000").rstrip("/")
-SERVICE_TOKEN = os.environ.get("SERVICE_TOKEN", "dev-service-token")
+SERVICE_TOKEN = os.environ[secrets.SERVICE_TOKEN]
+RASA_API_TOKEN = os.environ[secrets.RASA_API_TOKEN]   # Rasa's HTTP API (rewinds); the REST channel is open
 PROXY_SERVICE_TIMEOUT = float(os.environ.get("PROXY_SERVICE_TIMEOUT", "8"))
 MAX_CALLS = int(os.environ.get("VOICE_MAX_CALLS", "32"))   # beyond this a call hears "busy, call back"
 

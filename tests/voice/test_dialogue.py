@@ -47,7 +47,7 @@ def test_a_rewind_makes_rasa_forget_the_last_turn_and_its_reply(rasa):
     bridge, call = RasaBridge(rasa.url), f"CA{uuid.uuid4().hex}"
     first = asyncio.run(bridge.send(call, "我的社保卡丢了怎么补办", caller=CALLER))
     assert not first.failed and asyncio.run(bridge.rewind(call))
-    tracker = httpx.get(f"{rasa.url}/conversations/{call}/tracker", timeout=10).json()
+    tracker = httpx.get(f"{rasa.url}/conversations/{call}/tracker", params=rasa.api, timeout=10).json()
     assert tracker["latest_message"].get("text") != "我的社保卡丢了怎么补办"
     assert tracker["slots"].get("service") is None, "the first part's slots must be undone too"
     joined = asyncio.run(bridge.send(call, "我的社保卡丢了怎么补办，要带哪些材料", caller=CALLER))
