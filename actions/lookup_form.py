@@ -103,6 +103,13 @@ def finish_lookup(dispatcher: CollectingDispatcher, text: str, offer: str) -> li
     return [*(SlotSet(slot, None) for slot in LOOKUP_SLOTS), SlotSet("pending_offer", offer)]
 
 
+def rejected_lookup(dispatcher: CollectingDispatcher, rejected: proxy_api.Rejected) -> list[dict[str, Any]]:
+    """Not found: say so and go on. Too many wrong tails: the look-up is locked, a person is offered."""
+    if rejected.code == "too_many_attempts":
+        return finish_lookup(dispatcher, rejected.message_zh, "human")
+    return finish_lookup(dispatcher, rejected.message_zh + ANYTHING_ELSE, "anything_else")
+
+
 def status_sentence(record: dict) -> str:
     """One plain sentence on where things stand, and what is still to bring."""
     if record["kind"] == "booking":
@@ -130,7 +137,8 @@ class SubmitLookup(Action):
         reference, tail = tracker.get_slot("lookup_reference"), tracker.get_slot("lookup_phone_tail")
         purpose = tracker.get_slot("lookup_purpose") or "status"
         try:
-            record = proxy_api.call("POST", "/api/status", json={"reference": reference, "phone_last4": tail})
+            record = proxy_api.call("POST", "/api/status", json={"reference": reference, "phone_last4": tail,
+                                                                 "conversation_id": tracker.sender_id})
             if purpose == "status":
                 return finish_lookup(dispatcher, status_sentence(record) + ANYTHING_ELSE, "anything_else")
             if record["kind"] != "booking" or record["status"] != "confirmed":
@@ -143,10 +151,11 @@ class SubmitLookup(Action):
                         SlotSet("new_booking_slot", None)]
             day, half = tracker.get_slot("new_booking_slot").split("|")
             moved = proxy_api.call("POST", f"/api/bookings/{reference}/reschedule",
-                                   json={"phone_last4": tail, "day": day, "half_day": half},
+                                   json={"phone_last4": tail, "day": day, "half_day": half,
+                                         "conversation_id": tracker.sender_id},
                                    idempotency_key=proxy_api.turn_key(tracker, "reschedule"))
         except proxy_api.Rejected as rejected:
-            return finish_lookup(dispatcher, rejected.message_zh + ANYTHING_ELSE, "anything_else")
+            return rejected_lookup(dispatcher, rejected)
         except proxy_api.ServiceUnavailable:
             return finish_lookup(dispatcher, "抱歉，系统暂时查不了。我帮您转人工，好吗？", "human")
         when = slot_label(f"{moved['day']}|{moved['half_day']}", today())
@@ -158,10 +167,11 @@ def cancel_confirmed(dispatcher: CollectingDispatcher, tracker: Tracker) -> list
     """The caller said yes to "您要取消…对吗？"."""
     reference, tail = tracker.get_slot("lookup_reference"), tracker.get_slot("lookup_phone_tail")
     try:
-        proxy_api.call("POST", f"/api/bookings/{reference}/cancel", json={"phone_last4": tail},
+        proxy_api.call("POST", f"/api/bookings/{reference}/cancel",
+                       json={"phone_last4": tail, "conversation_id": tracker.sender_id},
                        idempotency_key=proxy_api.turn_key(tracker, "cancel"))
     except proxy_api.Rejected as rejected:
-        return finish_lookup(dispatcher, rejected.message_zh + ANYTHING_ELSE, "anything_else")
+        return rejected_lookup(dispatcher, rejected)
     except proxy_api.ServiceUnavailable:
         return finish_lookup(dispatcher, "抱歉，系统出了点问题，还没取消成功。我帮您转人工，好吗？", "human")
     return finish_lookup(dispatcher, "好的，预约已经取消了。" + ANYTHING_ELSE, "anything_else")

@@ -122,7 +122,7 @@ def measure(url: str) -> dict:
         }
         results = {name: timed_pages(session, base, path) for name, (session, path) in pages.items()}
         results["sign in (argon2id)"] = summary(sign_ins)
-        results["server_rss_mib"] = round(tree_rss_kib(child_running("proxy_service.api.main")) / 1024, 1)
+        results["server_rss_mib"] = round(tree_rss_kib(child_running("proxy_service.main")) / 1024, 1)
     return results
 
 

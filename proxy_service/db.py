@@ -24,11 +24,13 @@ def _json(value) -> str:
 
 
 def make_engine(url: str) -> Engine:
+    """hide_parameters: a failed statement's error (and so a log line) never carries the values
+    bound to it — a transcript, an ID number, a phone."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, future=True, json_serializer=_json,
+        engine = create_engine(url, future=True, json_serializer=_json, hide_parameters=True,
                                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -46,7 +48,8 @@ def make_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, future=True, json_serializer=_json, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, future=True, json_serializer=_json, hide_parameters=True, pool_pre_ping=True,
+                         pool_size=10, max_overflow=20)
 
 
 @functools.lru_cache(maxsize=8)

@@ -94,3 +94,17 @@ def test_no_personal_data_in_the_service_logs(rasa, api_url):
     assert {"actions.log", "rasa.log", "api.log"} <= set(logs)
     leaks = [(name, secret) for name, body in logs.items() for secret in secrets if secret in body]
     assert leaks == []
+
+
+def test_a_caller_guessing_phone_tails_is_stopped_and_offered_a_person(rasa, api_database_url):
+    call = Call(rasa)
+    for attempt in range(5):
+        assert "八位" in call.say("我想查一下我的预约"), call
+        assert "四位" in call.say("八 七 六 五 四 三 二 一"), call
+        reply = call.say(f"一二三{'零一二三四'[attempt]}")
+        if attempt < 4:
+            assert "没有查到" in reply, call
+    assert "次数太多" in reply and "转人工" in reply, call
+    assert "工作人员" in call.say("好的"), call
+    [(reason,)] = rows(api_database_url, "SELECT reason FROM handoff_tickets WHERE conversation_id = :c", c=call.sender)
+    assert reason

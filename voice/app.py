@@ -3,7 +3,9 @@
 - `POST /twilio/voice`: Twilio's call webhook → TwiML connecting the call to our stream.
 - `WS /twilio/stream`: the call's audio both ways (Media Streams), one `CallSession` each.
 - `POST /twilio/status`: Twilio's status callback → the call record's end and duration.
-Every Twilio request is signed: unsigned or forged ones get 403 and nothing else.
+Every Twilio request is signed: unsigned or forged ones get 403 and nothing else. Webhook
+bodies are counted as they arrive and refused (413) past VOICE_MAX_FORM_BYTES, before the
+signature is looked at (contract.body_limit).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
 from starlette.websockets import WebSocketDisconnect
 
+from contract.body_limit import BodyLimit
 from voice import records, settings
 from voice.asr import get_recognizer
 from voice.call import CallSession
@@ -28,6 +31,11 @@ from voice.tts import SpeechChain, ZhTTS
 log = logging.getLogger(__name__)
 MAX_MALFORMED = 200     # a stream sending only garbage is closed, cleanly
 FORBIDDEN = {"error": "forbidden", "message_zh": "签名无效。", "message_en": "invalid signature"}
+
+
+def too_large(_scope: dict, limit: int) -> JSONResponse:
+    return JSONResponse({"error": "too_large", "message_zh": "请求内容太大。",
+                         "message_en": f"request body over {limit} bytes"}, status_code=413)
 
 
 def create_app(speech: SpeechChain | None = None, bridge: RasaBridge | None = None) -> FastAPI:
@@ -43,11 +51,10 @@ def create_app(speech: SpeechChain | None = None, bridge: RasaBridge | None = No
 
     app = FastAPI(title="政务帮办热线 voice gateway", lifespan=lifespan)
     app.state.calls = calls
+    app.add_middleware(BodyLimit, limit=lambda _scope: settings.MAX_FORM_BYTES, refuse=too_large)
 
     async def signed_form(request: Request, path: str) -> dict[str, str] | None:
         body = await request.body()
-        if len(body) > settings.MAX_FORM_BYTES:
-            return None
         try:
             params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
         except UnicodeDecodeError:

@@ -45,19 +45,20 @@ class BookingIn(Strict):
     channel: constr(regex=r"^(phone|kiosk|web|chat)$") = "phone"
 
 
-class RescheduleIn(Strict):
+class PhoneTailIn(Strict):
     phone_last4: constr(regex=r"^\d{4}$")
+    # Who is asking (the assistant sends the conversation): wrong tails are counted per
+    # requester as well as per reference. Without it, the client's address is the requester.
+    conversation_id: Optional[constr(min_length=1, max_length=128)] = None
+
+
+class RescheduleIn(PhoneTailIn):
     day: date
     half_day: constr(regex=r"^(am|pm)$")
 
 
-class PhoneTailIn(Strict):
-    phone_last4: constr(regex=r"^\d{4}$")
-
-
-class StatusIn(Strict):
+class StatusIn(PhoneTailIn):
     reference: constr(regex=r"^\d{8}$")
-    phone_last4: constr(regex=r"^\d{4}$")
 
 
 class TranscriptTurn(Strict):

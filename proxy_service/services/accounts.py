@@ -15,6 +15,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from proxy_service import models as m
+from proxy_service.services import throttle
 from proxy_service.services.common import audit, now
 from proxy_service.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from proxy_service.settings import get_settings
@@ -97,7 +98,7 @@ def list_users(uow) -> list[dict]:
     with uow:
         return [{"id": u.id, "username": u.username, "display_name": u.display_name, "role": u.role,
                  "role_label": ROLE_LABELS[u.role], "community": u.community, "active": u.active,
-                 "locked": _locked(uow, f"user:{u.username}", now()),
+                 "locked": throttle.locked(uow, f"user:{u.username}", now()),
                  "last_login_at": u.last_login_at} for u in uow.users.list()]
 
 
@@ -133,24 +134,6 @@ def reset_password(uow, user_id: int, password: str, *, actor: str) -> None:
 
 
 # ---- sign-in -------------------------------------------------------------------------
-def _locked(uow, key: str, stamp: datetime) -> bool:
-    row = uow.login_throttle.get(key)
-    return bool(row and row.locked_until and row.locked_until > stamp)
-
-
-def _count_failure(uow, key: str, limit: int, stamp: datetime) -> None:
-    settings = get_settings()
-    window = timedelta(minutes=settings.login_lock_minutes)
-    row = uow.login_throttle.get(key)
-    if row is None:
-        row = uow.login_throttle.add(m.LoginThrottle(key=key, failures=0, window_started_at=stamp))
-    elif stamp - row.window_started_at > window:        # a new window: earlier failures are forgiven
-        row.failures, row.window_started_at, row.locked_until = 0, stamp, None
-    row.failures += 1
-    if row.failures >= limit:
-        row.locked_until = stamp + window
-
-
 def sign_in(uow, username: str, password: str, client: str) -> tuple[Account, str]:
     """Check the password; return the account and a new session token (for the cookie)."""
     settings = get_settings()
@@ -160,7 +143,7 @@ def sign_in(uow, username: str, password: str, client: str) -> tuple[Account, st
     locked_message = (f"登录失败次数太多，账号暂时锁定。请{settings.login_lock_minutes}分钟后再试，或请管理员重置密码。",
                       "too many failed sign-ins; locked for a while.")
     with uow:
-        if any(_locked(uow, key, stamp) for key in keys):
+        if any(throttle.locked(uow, key, stamp) for key in keys):
             raise LoginLocked(*locked_message)
         user = uow.users.by_username(username)
         try:
@@ -170,9 +153,9 @@ def sign_in(uow, username: str, password: str, client: str) -> tuple[Account, st
             good = False
         if not good:
             for key, limit in keys.items():
-                _count_failure(uow, key, limit, stamp)
+                throttle.count_failure(uow, key, limit, settings.login_lock_minutes, stamp)
             uow.commit()
-            if any(_locked(uow, key, stamp) for key in keys):
+            if any(throttle.locked(uow, key, stamp) for key in keys):
                 raise LoginLocked(*locked_message)
             raise LoginFailed("用户名或密码不对。", "wrong username or password.")
         uow.login_throttle.clear(f"user:{username}")

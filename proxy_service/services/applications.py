@@ -8,7 +8,7 @@ from datetime import date
 from catalogue import load_catalogue
 from proxy_service import models as m
 from proxy_service.crypto import decrypt, encrypt, mask_name, mask_phone, normalize_digits
-from proxy_service.services import uploads
+from proxy_service.services import lookups, uploads
 from proxy_service.services.common import audit, finish, new_reference, notify, now
 from proxy_service.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from proxy_service.services.residents import (
@@ -175,12 +175,11 @@ def list_applications(uow, *, community: str | None = None, status: str | None =
         return [application_view(a) for a in uow.applications.list(community, status, limit, offset)]
 
 
-def find_application_status(uow, reference: str, phone_last4: str) -> dict:
+def find_application_status(uow, reference: str, phone_last4: str, *, requester: str = "internal") -> dict:
     with uow:
-        application = uow.applications.by_reference(normalize_digits(reference))
-        if application is None or application.resident.phone_last4 != normalize_digits(phone_last4):
-            raise NotFound("没有查到这个申请，请核对编号和手机尾号。", "no application with that reference and phone.")
-        return application_view(application)
+        return application_view(lookups.owned(uow, reference, phone_last4, requester, kinds=(m.ProxyApplication,),
+                                              not_found=("没有查到这个申请，请核对编号和手机尾号。",
+                                                         "no application with that reference and phone.")))
 
 
 # ---- the web console ------------------------------------------------------------------

@@ -7,7 +7,7 @@ from datetime import date
 from catalogue import OFFER_LABELS, load_catalogue
 from proxy_service import models as m
 from proxy_service.crypto import decrypt, encrypt, mask_name, mask_phone, normalize_digits
-from proxy_service.services import calendar
+from proxy_service.services import calendar, lookups
 from proxy_service.services.common import audit, finish, new_reference, notify, now
 from proxy_service.services.errors import Conflict, InvalidRequest, NotFound, SlotFull
 from proxy_service.services.residents import (
@@ -115,22 +115,22 @@ def confirmation_sms(booking: m.Booking, service_name: str, slot: m.TimeSlot, pl
             f"预约号{booking.reference}。改约或取消请拨打热线。")
 
 
-def _owned(uow, reference: str, phone_last4: str) -> m.Booking:
-    booking = uow.bookings.by_reference(normalize_digits(reference))
-    if booking is None or booking.resident.phone_last4 != normalize_digits(phone_last4):
-        # One message for both: do not reveal which references exist.
-        raise NotFound("没有查到这个预约，请核对预约号和手机尾号。", "no booking with that reference and phone.")
-    return booking
+# One message whether the reference exists or not: do not reveal which ones do.
+NOT_FOUND = ("没有查到这个预约，请核对预约号和手机尾号。", "no booking with that reference and phone.")
 
 
-def find_booking(uow, reference: str, phone_last4: str) -> dict:
+def _owned(uow, reference: str, phone_last4: str, requester: str) -> m.Booking:
+    return lookups.owned(uow, reference, phone_last4, requester, kinds=(m.Booking,), not_found=NOT_FOUND)
+
+
+def find_booking(uow, reference: str, phone_last4: str, *, requester: str = "internal") -> dict:
     with uow:
-        return booking_view(_owned(uow, reference, phone_last4))
+        return booking_view(_owned(uow, reference, phone_last4, requester))
 
 
-def cancel_booking(uow, reference: str, phone_last4: str, *, actor: str) -> dict:
+def cancel_booking(uow, reference: str, phone_last4: str, *, actor: str, requester: str | None = None) -> dict:
     with uow:
-        booking = _owned(uow, reference, phone_last4)
+        booking = _owned(uow, reference, phone_last4, requester or actor)
         if booking.status == "cancelled":
             return booking_view(booking)
         if booking.status != "confirmed":
@@ -141,16 +141,17 @@ def cancel_booking(uow, reference: str, phone_last4: str, *, actor: str) -> dict
         return finish(uow, booking_view(booking))
 
 
-def reschedule_booking(uow, reference: str, phone_last4: str, day: date, half_day: str, *, actor: str) -> dict:
+def reschedule_booking(uow, reference: str, phone_last4: str, day: date, half_day: str, *, actor: str,
+                       requester: str | None = None) -> dict:
     calendar.check_bookable(day, half_day, now().date())
     with uow:
-        booking = _owned(uow, reference, phone_last4)
+        booking = _owned(uow, reference, phone_last4, requester or actor)
         if booking.status != "confirmed":
             raise Conflict("只有有效的预约才能改时间。", "only confirmed bookings can be rescheduled.")
         place_id = booking.slot.place_id
     calendar.ensure_slot(uow, place_id, day, half_day)
     with uow:
-        booking = _owned(uow, reference, phone_last4)
+        booking = _owned(uow, reference, phone_last4, requester or actor)
         new_slot = uow.slots.find(place_id, day, half_day)
         if new_slot.id == booking.slot_id:
             return booking_view(booking)

@@ -33,3 +33,7 @@ class SlotFull(Conflict):
 class Unauthorized(ServiceError):
     status, code = 401, "unauthorized"
 
+
+class TooManyAttempts(ServiceError):
+    status, code = 429, "too_many_attempts"
+

@@ -9,7 +9,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from proxy_service.api.app import create_app
+from proxy_service.main import create_app
 from proxy_service.migrate import upgrade
 from proxy_service.services import accounts
 from proxy_service.settings import Settings

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, text
 
 from fastapi.testclient import TestClient
 
-from proxy_service.api.app import create_app
+from proxy_service.main import create_app
 from proxy_service.db import engine_for
 from proxy_service.migrate import upgrade
 from proxy_service.settings import Settings

@@ -9,7 +9,6 @@ from sqlalchemy import text
 from tests.proxy.builders import AUTH, TOKEN, bookable_day, random_phone
 
 
-
 def booking_body(day_index: int = 0, **changes) -> dict:
     body = {
         "service_code": "disability_subsidies", "mode": "assisted", "place_code": "nanhu_hall",
@@ -26,9 +25,13 @@ def count(uow_factory, table: str) -> int:
         return uow.session.execute(text(f"SELECT count(*) FROM {table}")).scalar()
 
 
-def test_openapi_is_published(client):
-    spec = client.get("/openapi.json").json()
+def test_the_api_description_is_for_service_callers_only(client):
+    assert client.get("/openapi.json").status_code == 401 and client.get("/docs").status_code == 401
+    assert client.get("/redoc").status_code == 404
+    spec = client.get("/openapi.json", headers=AUTH).json()
     assert "/api/bookings" in spec["paths"] and "/api/tickets" in spec["paths"]
+    assert not any(path.startswith(("/login", "/queues")) for path in spec["paths"]), "console pages are not API"
+    assert client.get("/docs", headers=AUTH).status_code == 200
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN + "x"}])

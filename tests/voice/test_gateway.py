@@ -130,6 +130,15 @@ def test_keyed_digits_answer_the_number_question(gateway, rasa):
     assert "最后四位" in " ".join(answered["bot_texts"]), answered
 
 
+def test_an_endless_unsigned_webhook_body_is_cut_off_at_the_limit(gateway):
+    """The internet-facing webhook: counted as it arrives, refused long before 40 MiB are read."""
+    from tests.proxy.test_body_limit import send_endless_chunked
+
+    base = gateway.replace("ws://", "http://").removesuffix("/twilio/stream")
+    answer, sent = send_endless_chunked(base, "/twilio/voice", "application/x-www-form-urlencoded")
+    assert answer.startswith(b"HTTP/1.1 413") and sent < 16 * 1024 * 1024, (answer[:200], sent)
+
+
 def test_status_callback_is_signed_and_records_the_end_of_the_call(gateway, api_url):
     base = gateway.replace("ws://", "http://").removesuffix("/twilio/stream")
     params = {"CallSid": "CA" + "5" * 32, "CallStatus": "completed", "CallDuration": "42"}

@@ -50,9 +50,12 @@ def test_unsigned_or_forged_calls_get_403(client, headers):
     assert response.status_code == 403 and "<Response>" not in response.text
 
 
-def test_oversized_webhook_body_is_refused(client):
+def test_oversized_webhook_body_is_refused_before_its_signature_is_checked(client):
     big = {**FORM, "Junk": "x" * (settings.MAX_FORM_BYTES + 1)}
-    assert client.post("/twilio/voice", data=big, headers=signed(big)).status_code == 403
+    assert client.post("/twilio/voice", data=big, headers=signed(big)).status_code == 413
+    undeclared = client.post("/twilio/voice", content=iter([b"x" * 40000] * 3),
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert undeclared.status_code == 413
 
 
 def start_message() -> str:

@@ -1,0 +1,25 @@
+"""Who may call the JSON API: the services holding SERVICE_TOKEN (actions, gateway)."""
+from __future__ import annotations
+
+import hmac
+
+from fastapi import Depends, Header, Request
+
+from proxy_service.services.errors import Unauthorized
+
+
+def service_caller(request: Request, authorization: str = Header(None)) -> None:
+    token = (authorization or "").removeprefix("Bearer ").strip()
+    expected = request.app.state.settings.service_token
+    if not token or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Unauthorized("没有权限。", "missing or wrong service token.") from None
+
+
+AUTHENTICATED = [Depends(service_caller)]
+
+
+def requester(request: Request, conversation_id: str | None) -> str:
+    """Whom failed look-ups are counted against: the conversation, else the client address."""
+    if conversation_id:
+        return f"conversation:{conversation_id}"
+    return f"client:{request.client.host if request.client else 'unknown'}"

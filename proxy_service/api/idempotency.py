@@ -1,0 +1,52 @@
+"""Writes run once per Idempotency-Key: a retried request (Rasa retries actions, people
+double-submit) gets the first response back and changes nothing."""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Callable
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+
+from proxy_service.api.errors import error
+from proxy_service.services.errors import Conflict
+
+MAX_KEY_LENGTH = 128
+
+
+def respond_once(scope: str, request: Request, body: dict, run: Callable) -> JSONResponse:
+    """Run a write (a function of a unit of work) once per key; replay the stored response."""
+    make_uow = request.app.state.make_uow
+    key = request.headers.get("idempotency-key")
+    success = 201 if scope.endswith(".create") else 200
+    if key is None:
+        return JSONResponse(run(make_uow()), status_code=success)
+    if not key.strip() or len(key) > MAX_KEY_LENGTH:
+        return error(422, "invalid", "请求编号（Idempotency-Key）不对。", "Idempotency-Key must be 1-128 characters.")
+    request_hash = hashlib.sha256(json.dumps([scope, body], sort_keys=True, default=str).encode()).hexdigest()
+
+    def replay() -> JSONResponse | None:
+        with make_uow() as uow:
+            record = uow.idempotency_records.get(key)
+            if record is None:
+                return None
+            if record.scope != scope or record.request_hash != request_hash:
+                raise Conflict("这个请求编号已经用在别的请求上了。",
+                               "Idempotency-Key was already used for a different request.")
+            return JSONResponse(record.response, status_code=record.status_code,
+                                headers={"Idempotent-Replay": "true"})
+
+    stored = replay()
+    if stored is not None:
+        return stored
+    try:
+        result = run(make_uow((key, scope, request_hash)))
+    except IntegrityError:
+        # A concurrent request with the same key committed first: ours rolled back whole.
+        stored = replay()
+        if stored is None:
+            raise
+        return stored
+    return JSONResponse(result, status_code=success)
