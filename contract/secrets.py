@@ -68,6 +68,10 @@ PUBLISHED = frozenset({
 })
 
 
+# The file's values, read once per process (every settings module of a process calls load()).
+_read_once: dict[Path, dict[str, str]] = {}
+
+
 class SecretsError(SystemExit):
     """A service cannot start: the message names the secret and what is wrong with it."""
 
@@ -80,10 +84,15 @@ def secrets_file() -> Path:
     return Path(os.environ.get("HELPLINE_SECRETS_FILE") or ROOT / "var" / "secrets.env")
 
 
+def data_keys(value: str | None) -> tuple[str, ...]:
+    """DATA_ENCRYPTION_KEY as its keys, newest first (comma-separated during a rotation)."""
+    return tuple(key.strip() for key in (value or "").split(",") if key.strip())
+
+
 def problem(name: str, value: str | None) -> str | None:
     """What is wrong with a production value of this secret, or None."""
     secret = SECRETS[name]
-    parts = [part.strip() for part in (value or "").split(",")] if name == DATA_ENCRYPTION_KEY else [value or ""]
+    parts = list(data_keys(value)) if name == DATA_ENCRYPTION_KEY else [value or ""]
     if not any(parts):
         return f"{name} is not set ({secret.purpose})"
     for part in parts:
@@ -147,7 +156,10 @@ def load(*required: str) -> None:
         if problems:
             raise SecretsError("Refusing to start (HELPLINE_ENV=production): " + "; ".join(problems) + ".")
         return
-    for name, value in ensure_file().items():
+    path = secrets_file()
+    if path not in _read_once:
+        _read_once[path] = ensure_file(path)
+    for name, value in _read_once[path].items():
         if name in SECRETS and not os.environ.get(name):
             os.environ[name] = value
 

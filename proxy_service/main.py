@@ -26,7 +26,6 @@ class Composed:
 
     def __init__(self, api, console):
         self.api, self.console = api, console
-        self.state = console.state           # the same settings and unit of work on both
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":

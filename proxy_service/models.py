@@ -250,7 +250,8 @@ class WebSession(Base):
 
 
 class LoginThrottle(Base):
-    """Failed sign-ins per account name and per client address, for the lock-out."""
+    """Failed attempts per key, for a lock-out (services/throttle.py): sign-ins per account
+    name and client address, phone-tail look-ups per reference and requester."""
 
     __tablename__ = "login_throttle"
     key = Column(String(160), primary_key=True)       # "user:<name>" or "ip:<address>"

@@ -33,8 +33,8 @@ class Settings:
     service_token: str = field(default_factory=lambda: os.environ[secrets.SERVICE_TOKEN])
     # Keys for personal data at rest (Fernet, urlsafe base64 of 32 bytes), newest first: the
     # first encrypts, all decrypt (`python -m proxy_service.rotate_key` re-encrypts).
-    data_keys: tuple[str, ...] = field(default_factory=lambda: tuple(
-        key.strip() for key in os.environ[secrets.DATA_ENCRYPTION_KEY].split(",") if key.strip()))
+    data_keys: tuple[str, ...] = field(default_factory=lambda: secrets.data_keys(
+        os.environ[secrets.DATA_ENCRYPTION_KEY]))
     # Key of the hashes phone numbers are looked up by (separate from the encryption keys).
     hmac_key: str = field(default_factory=lambda: os.environ[secrets.DATA_HMAC_KEY])
     timezone: str = field(default_factory=lambda: _env("TIMEZONE", "Asia/Shanghai"))

@@ -51,3 +51,8 @@ class SqlUnitOfWork:
 
     def rollback(self) -> None:
         self.session.rollback()
+
+
+def new_unit_of_work(idempotency: tuple[str, str, str] | None = None) -> SqlUnitOfWork:
+    """The apps' default factory: a unit of work on the configured database."""
+    return SqlUnitOfWork(idempotency=idempotency)

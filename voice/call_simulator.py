@@ -242,7 +242,7 @@ class Simulator:
 
 def tracker_events(rasa_url: str, call_sid: str) -> list[dict]:
     """The call's events from Rasa's tracker API (its token from this machine's secrets)."""
-    secrets.load()
+    secrets.load()          # read once per process; cheap on every later call
     response = httpx.get(f"{rasa_url}/conversations/{call_sid}/tracker", timeout=10,
                          params={"token": os.environ[secrets.RASA_API_TOKEN]})
     response.raise_for_status()

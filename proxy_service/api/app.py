@@ -16,20 +16,16 @@ from contract.body_limit import BodyLimit
 from proxy_service.api.errors import install_error_handlers, too_large
 from proxy_service.api.routes import applications, bookings, calls, ops, tickets
 from proxy_service.settings import Settings, get_settings
-from proxy_service.uow import SqlUnitOfWork
+from proxy_service.uow import SqlUnitOfWork, new_unit_of_work
 
 ROUTERS = (bookings, tickets, calls, applications, ops)
-
-
-def default_uow_factory() -> Callable[..., SqlUnitOfWork]:
-    return lambda idempotency=None: SqlUnitOfWork(idempotency=idempotency)
 
 
 def create_api_app(settings: Settings | None = None, uow_factory: Callable[..., SqlUnitOfWork] | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(title="政务帮办热线 proxy_service API", version="1.0", docs_url=None, redoc_url=None,
                   openapi_url=None, description="Bookings, proxy applications, handoff tickets and calls of the helpline.")
-    app.state.settings, app.state.make_uow = settings, uow_factory or default_uow_factory()
+    app.state.settings, app.state.make_uow = settings, uow_factory or new_unit_of_work
     for module in ROUTERS:
         app.include_router(module.router)
     install_error_handlers(app)

@@ -7,7 +7,7 @@ from datetime import date
 
 from catalogue import load_catalogue
 from proxy_service import models as m
-from proxy_service.crypto import decrypt, encrypt, mask_name, mask_phone, normalize_digits
+from proxy_service.crypto import decrypt, encrypt, mask_name, mask_phone
 from proxy_service.services import lookups, uploads
 from proxy_service.services.common import audit, finish, new_reference, notify, now
 from proxy_service.services.errors import Conflict, InvalidRequest, NotFound, ServiceError

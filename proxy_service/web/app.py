@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from contract.body_limit import BodyLimit, header
 from proxy_service.services.errors import ServiceError
 from proxy_service.settings import Settings, get_settings
-from proxy_service.uow import SqlUnitOfWork
+from proxy_service.uow import SqlUnitOfWork, new_unit_of_work
 from proxy_service.web import pages
 from proxy_service.web.routes import admin, applications, auth, bookings, dashboard, tickets
 from proxy_service.web.security import CsrfRejected, Forbidden, SignInRequired
@@ -51,11 +51,9 @@ def too_large(scope: dict, limit: int) -> Response:
 
 def create_console_app(settings: Settings | None = None,
                        uow_factory: Callable[..., SqlUnitOfWork] | None = None) -> FastAPI:
-    from proxy_service.api.app import default_uow_factory
-
     settings = settings or get_settings()
     app = FastAPI(title="政务帮办热线 web console", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.settings, app.state.make_uow = settings, uow_factory or default_uow_factory()
+    app.state.settings, app.state.make_uow = settings, uow_factory or new_unit_of_work
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in (auth, tickets, bookings, applications, dashboard, admin):
         app.include_router(module.router)
