@@ -311,6 +311,11 @@ class SubmitBooking(Action):
                 return [SlotSet("booking_slot", None), SlotSet("booking_confirmed", None), FollowupAction(FORM)]
             dispatcher.utter_message(text=f"预约没有成功：{rejected.message_zh}我帮您转人工，好吗？")
             return [*clear_form(), SlotSet("pending_offer", "human")]
+        except proxy_api.OutcomeUnknown:
+            # It may have been booked: saying "没有成功" would make the caller book twice.
+            dispatcher.utter_message(text="抱歉，系统太忙，我还不能确定预约有没有办好。请先不要重新预约。"
+                                          "我帮您转人工查一下，好吗？")
+            return [SlotSet("pending_offer", "human")]
         except proxy_api.ServiceUnavailable:
             dispatcher.utter_message(text="抱歉，系统出了点问题，预约没有成功。我帮您转人工，好吗？")
             return [SlotSet("pending_offer", "human")]

@@ -83,6 +83,10 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str | N
     urgent = "如果有危险，请马上拨打120或者110。" if reason == "distress" else ""
     try:
         ticket = proxy_api.call("POST", "/api/tickets", json=body, idempotency_key=proxy_api.turn_key(tracker, "ticket"))
+    except proxy_api.OutcomeUnknown:
+        dispatcher.utter_message(text=urgent + "抱歉，系统太忙，我不能确定您的请求登记上了没有。"
+                                               "如果今天没有工作人员联系您，请再打过来，或者拨打12345热线。")
+        return [*ends_form, SlotSet("pending_offer", None)]
     except (proxy_api.ServiceUnavailable, proxy_api.Rejected):
         dispatcher.utter_message(text=urgent + "抱歉，系统出了点问题，暂时没能转接。请您稍后再打，或者拨打12345热线。")
         return [*ends_form, SlotSet("pending_offer", None)]

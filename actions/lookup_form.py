@@ -156,6 +156,8 @@ class SubmitLookup(Action):
                                    idempotency_key=proxy_api.turn_key(tracker, "reschedule"))
         except proxy_api.Rejected as rejected:
             return rejected_lookup(dispatcher, rejected)
+        except proxy_api.OutcomeUnknown:
+            return finish_lookup(dispatcher, "抱歉，系统太忙，我还不能确定改没改好。我帮您转人工查一下，好吗？", "human")
         except proxy_api.ServiceUnavailable:
             return finish_lookup(dispatcher, "抱歉，系统暂时查不了。我帮您转人工，好吗？", "human")
         when = slot_label(f"{moved['day']}|{moved['half_day']}", today())
@@ -172,6 +174,8 @@ def cancel_confirmed(dispatcher: CollectingDispatcher, tracker: Tracker) -> list
                        idempotency_key=proxy_api.turn_key(tracker, "cancel"))
     except proxy_api.Rejected as rejected:
         return rejected_lookup(dispatcher, rejected)
+    except proxy_api.OutcomeUnknown:
+        return finish_lookup(dispatcher, "抱歉，系统太忙，我还不能确定取消了没有。我帮您转人工查一下，好吗？", "human")
     except proxy_api.ServiceUnavailable:
         return finish_lookup(dispatcher, "抱歉，系统出了点问题，还没取消成功。我帮您转人工，好吗？", "human")
     return finish_lookup(dispatcher, "好的，预约已经取消了。" + ANYTHING_ELSE, "anything_else")

@@ -1,9 +1,11 @@
 """Engines and sessions: SQLite by default (one file under var/), PostgreSQL at scale.
 
 SQLite is set up for several processes writing at once: WAL journal, a busy timeout, and
-every transaction begun IMMEDIATE so two writers queue for the lock instead of failing
+every writing transaction begun IMMEDIATE so two writers queue for the lock instead of failing
 halfway through (SQLite's deferred transactions cannot upgrade a read lock while another
-writer holds it).
+writer holds it). A unit of work opened read-only begins DEFERRED instead: in WAL mode it
+reads a snapshot and never waits for, or blocks, a writer; it is also query-only, and on
+PostgreSQL READ ONLY, so a write slipped into a read path fails loudly on both.
 """
 from __future__ import annotations
 
@@ -15,7 +17,10 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+from proxy_service import log_privacy
+from proxy_service.settings import get_settings
+
+READ_ONLY = {"sqlite_begin": "DEFERRED", "postgresql_readonly": True}
 
 
 def _json(value) -> str:
@@ -25,27 +30,32 @@ def _json(value) -> str:
 
 def make_engine(url: str) -> Engine:
     """hide_parameters: a failed statement's error (and so a log line) never carries the values
-    bound to it — a transcript, an ID number, a phone."""
+    bound to it — a transcript, an ID number, a phone; log_privacy drops what the database
+    itself says about them."""
+    log_privacy.install()
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        busy_ms = get_settings().sqlite_busy_timeout_ms
         engine = create_engine(url, future=True, json_serializer=_json, hide_parameters=True,
-                               connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+                               connect_args={"timeout": busy_ms / 1000, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
             dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _begin_immediate(connection):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin(connection):
+            mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+            connection.exec_driver_sql(f"PRAGMA query_only={int(mode == 'DEFERRED')}")
+            connection.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
     return create_engine(url, future=True, json_serializer=_json, hide_parameters=True, pool_pre_ping=True,
@@ -57,5 +67,10 @@ def engine_for(url: str) -> Engine:
     return make_engine(url)
 
 
-def session_factory(url: str) -> sessionmaker:
-    return sessionmaker(bind=engine_for(url), future=True, expire_on_commit=False)
+def session_factory(url: str, read_only: bool = False) -> sessionmaker:
+    engine = engine_for(url)
+    if read_only:
+        # Dialect options not meant for an engine are ignored by it (psycopg2 ignores
+        # sqlite_begin; pysqlite ignores postgresql_readonly).
+        engine = engine.execution_options(**READ_ONLY)
+    return sessionmaker(bind=engine, future=True, expire_on_commit=False)

@@ -28,7 +28,8 @@ HALF_DAYS = ("am", "pm")
 BOOKING_STATUSES = ("confirmed", "cancelled", "completed")
 APPLICATION_STATUSES = ("submitted", "accepted", "missing_materials", "completed", "rejected")
 TICKET_STATUSES = ("open", "claimed", "callback_scheduled", "resolved")
-NOTIFICATION_STATUSES = ("pending", "sent", "not_sent", "failed")
+# sending: claimed by a worker; uncertain: its worker died mid-send, so it is never resent.
+NOTIFICATION_STATUSES = ("pending", "sending", "sent", "uncertain", "not_sent", "failed")
 CALL_CHANNELS = ("phone", "kiosk")
 # Twilio's CallStatus values; kiosk sessions use the same words.
 CALL_STATUSES = ("initiated", "queued", "ringing", "in-progress", "completed", "busy", "no-answer", "failed", "canceled")
@@ -283,13 +284,16 @@ class Notification(Base):
     id = Column(Integer, primary_key=True)
     kind = Column(String(32), nullable=False)
     recipient_enc = Column(Text, nullable=False)
-    body = Column(Text, nullable=False)
+    body_enc = Column(Text, nullable=False)
     entity_type = Column(String(32), nullable=False)
     entity_id = Column(Integer, nullable=False)
     status = Column(String(16), nullable=False, index=True)
     attempts = Column(Integer, nullable=False, default=0)
+    # Kind and message of the provider's last error, digit runs masked (never a number).
     last_error = Column(Text)
     created_at = Column(DateTime, nullable=False)
+    next_attempt_at = Column(DateTime)
+    claimed_at = Column(DateTime)
     sent_at = Column(DateTime)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Generic, Iterable, TypeVar
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -235,6 +235,19 @@ class OutboxRepository(SqlRepository[m.Notification]):
 
     def pending(self, limit: int = 50) -> list[m.Notification]:
         query = select(m.Notification).filter_by(status="pending").order_by(m.Notification.id).limit(limit)
+        return list(self.session.execute(query).scalars())
+
+    def claim_due(self, stamp: datetime, limit: int) -> list[m.Notification]:
+        """Pending rows whose time has come, locked for this transaction; rows another worker
+        has locked are skipped, not waited for (PostgreSQL; SQLite ignores the clause)."""
+        query = (select(m.Notification).filter_by(status="pending")
+                 .where(or_(m.Notification.next_attempt_at.is_(None), m.Notification.next_attempt_at <= stamp))
+                 .order_by(m.Notification.id).limit(limit).with_for_update(skip_locked=True))
+        return list(self.session.execute(query).scalars())
+
+    def claimed_before(self, stamp: datetime) -> list[m.Notification]:
+        query = (select(m.Notification).filter_by(status="sending").where(m.Notification.claimed_at < stamp)
+                 .with_for_update(skip_locked=True))
         return list(self.session.execute(query).scalars())
 
     def for_entity(self, entity_type: str, entity_id: int) -> list[m.Notification]:

@@ -37,6 +37,10 @@ class Settings:
         os.environ[secrets.DATA_ENCRYPTION_KEY]))
     # Key of the hashes phone numbers are looked up by (separate from the encryption keys).
     hmac_key: str = field(default_factory=lambda: os.environ[secrets.DATA_HMAC_KEY])
+    # SQLite: how long a writer waits for the lock. Shorter than the actions' wait for the API
+    # (8 s), so a writer stuck behind the lock is answered "busy" (503, retried with the same
+    # Idempotency-Key) before its caller gives up on it.
+    sqlite_busy_timeout_ms: int = field(default_factory=lambda: int(_env("SQLITE_BUSY_TIMEOUT_MS", "5000")))
     timezone: str = field(default_factory=lambda: _env("TIMEZONE", "Asia/Shanghai"))
     # ISO weekdays the service places open (1 = Monday).
     working_days: tuple[int, ...] = field(default_factory=lambda: tuple(
@@ -65,13 +69,19 @@ class Settings:
     lookup_lock_minutes: int = field(default_factory=lambda: int(_env("LOOKUP_LOCK_MINUTES", "30")))
     session_idle_minutes: int = field(default_factory=lambda: int(_env("SESSION_IDLE_MINUTES", "30")))
     session_max_hours: int = field(default_factory=lambda: int(_env("SESSION_MAX_HOURS", "12")))
-    # Send cookies with the Secure flag even over plain HTTP (behind a TLS-terminating proxy).
+    # Send cookies with the Secure flag, and HSTS, even over plain HTTP (behind a TLS proxy).
     secure_cookies: bool = field(default_factory=lambda: _env("SECURE_COOKIES", "false").lower() == "true")
+    # Addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed
+    # (comma-separated). Empty: the connection's own address is the client's.
+    trusted_proxies: frozenset[str] = field(default_factory=lambda: frozenset(
+        hop.strip() for hop in _env("TRUSTED_PROXIES", "").split(",") if hop.strip()))
     upload_dir: Path = field(default_factory=lambda: Path(_env("UPLOAD_DIR", str(ROOT / "var" / "uploads"))))
     upload_max_bytes: int = field(default_factory=lambda: int(_env("UPLOAD_MAX_BYTES", str(5 * 1024 * 1024))))
     twilio_account_sid: str = field(default_factory=lambda: _env("TWILIO_ACCOUNT_SID", ""))
     twilio_auth_token: str = field(default_factory=lambda: _env("TWILIO_AUTH_TOKEN", ""))
     sms_from: str = field(default_factory=lambda: _env("SMS_FROM_NUMBER", ""))
+    # Seconds one SMS request to the provider may take before it counts as failed.
+    sms_timeout_seconds: float = field(default_factory=lambda: float(_env("SMS_TIMEOUT_SECONDS", "10")))
 
 
 def get_settings() -> Settings:

@@ -6,6 +6,8 @@
 """
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy.orm import sessionmaker
 
 from proxy_service import repositories as r
@@ -16,6 +18,8 @@ from proxy_service.settings import get_settings
 class SqlUnitOfWork:
     def __init__(self, factory: sessionmaker | None = None,
                  idempotency: tuple[str, str, str] | None = None):
+        """`factory` decides the database and whether the transaction may write (see
+        db.session_factory's read_only)."""
         self._factory = factory or session_factory(get_settings().database_url)
         # (key, scope, request hash) of the API request this unit of work serves, if any:
         # services.common.finish() stores the response under it in the same transaction.
@@ -53,6 +57,18 @@ class SqlUnitOfWork:
         self.session.rollback()
 
 
-def new_unit_of_work(idempotency: tuple[str, str, str] | None = None) -> SqlUnitOfWork:
+@functools.lru_cache(maxsize=8)
+def unit_of_work_factory(url: str):
+    """What the apps call `make_uow`: `make_uow()` writes (optionally under an idempotency
+    key); `make_uow(read_only=True)` only reads and never waits for the write lock."""
+    writing, reading = session_factory(url), session_factory(url, read_only=True)
+
+    def make_uow(idempotency: tuple[str, str, str] | None = None, read_only: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(reading if read_only else writing, None if read_only else idempotency)
+
+    return make_uow
+
+
+def new_unit_of_work(idempotency: tuple[str, str, str] | None = None, read_only: bool = False) -> SqlUnitOfWork:
     """The apps' default factory: a unit of work on the configured database."""
-    return SqlUnitOfWork(idempotency=idempotency)
+    return unit_of_work_factory(get_settings().database_url)(idempotency, read_only)

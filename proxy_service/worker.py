@@ -11,7 +11,7 @@ import sys
 import time
 
 from proxy_service.services import notifications, retention
-from proxy_service.uow import SqlUnitOfWork
+from proxy_service.uow import SqlUnitOfWork, new_unit_of_work
 
 log = logging.getLogger("proxy_service.worker")
 OUTBOX_INTERVAL = float(os.environ.get("OUTBOX_INTERVAL_SECONDS", "5"))
@@ -19,7 +19,8 @@ RETENTION_INTERVAL = float(os.environ.get("RETENTION_INTERVAL_SECONDS", str(24 *
 
 
 def run_once() -> dict:
-    return {"outbox": notifications.deliver_pending(SqlUnitOfWork()), "retention": retention.purge_expired(SqlUnitOfWork())}
+    return {"outbox": notifications.deliver_pending(new_unit_of_work),
+            "retention": retention.purge_expired(SqlUnitOfWork())}
 
 
 def main() -> int:
@@ -33,7 +34,7 @@ def main() -> int:
     next_retention = 0.0
     while True:
         try:
-            counts = notifications.deliver_pending(SqlUnitOfWork())
+            counts = notifications.deliver_pending(new_unit_of_work)
             if any(counts.values()):
                 log.info("outbox: %s", counts)
             if time.monotonic() >= next_retention:

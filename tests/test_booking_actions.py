@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
+import threading
+import time
 import uuid
 
 import pytest
@@ -73,6 +77,58 @@ def test_api_down_means_no_false_confirmation(monkeypatch):
     texts, slots, _ = run(SubmitBooking(), tracker(user("对", "affirm"), slots=filled_booking()))
     assert "没有成功" in texts[0] and "预约号" not in texts[0]
     assert slots.get("pending_offer") == "human"
+
+
+@contextlib.contextmanager
+def write_lock_held(api_database_url, seconds: float):
+    """Another writer holds the API's SQLite write lock for `seconds` (a slow transaction)."""
+    blocker = sqlite3.connect(api_database_url.split("///", 1)[1], isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(seconds, lambda: blocker.execute("COMMIT"))
+    release.start()
+    try:
+        yield
+    finally:
+        release.join()
+        blocker.close()
+
+
+def test_a_slow_write_is_retried_with_the_same_key_and_books_once(actions_use_api, api_database_url, monkeypatch):
+    # The caller's wait (1 s here, 8 s by default) runs out while the API waits for the lock;
+    # the API still commits later. The retry, with the same key, gets that booking back.
+    monkeypatch.setattr(settings, "API_TIMEOUT_SECONDS", 1.0)
+    monkeypatch.setattr(settings, "API_WRITE_ATTEMPTS", 3)
+    trk = tracker(user("对", "affirm", metadata=CALLER), slots=filled_booking(person_name="赵慢慢"),
+                  sender=f"call-{uuid.uuid4().hex[:8]}")
+    with write_lock_held(api_database_url, 2.5):
+        texts, slots, _ = run(SubmitBooking(), trk)
+    assert texts[0].startswith("预约好了"), texts
+    rows = query(api_database_url, "SELECT reference FROM bookings WHERE reference = :r", r=slots["booking_reference"])
+    assert len(rows) == 1
+    assert query(api_database_url, "SELECT count(*) FROM idempotency_keys WHERE key LIKE :k",
+                 k=f"{trk.sender_id}:%")[0][0] == 1
+
+
+def test_a_write_with_no_answer_is_never_called_a_failure(actions_use_api, api_database_url, monkeypatch):
+    # Every attempt times out, but the API commits once the lock is free: the caller must hear
+    # "not sure", not "没有成功" (which would make them book again).
+    monkeypatch.setattr(settings, "API_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(settings, "API_WRITE_ATTEMPTS", 2)
+    trk = tracker(user("对", "affirm", metadata=CALLER), slots=filled_booking(person_name="钱不定"),
+                  sender=f"call-{uuid.uuid4().hex[:8]}")
+    with write_lock_held(api_database_url, 3.0):
+        texts, slots, _ = run(SubmitBooking(), trk)
+    assert "不能确定" in texts[0] and "没有成功" not in texts[0] and slots.get("pending_offer") == "human"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not query(
+            api_database_url, "SELECT count(*) FROM idempotency_keys WHERE key LIKE :k", k=f"{trk.sender_id}:%")[0][0]:
+        time.sleep(0.2)
+    # It was booked after all; the same turn run again (Rasa's retry) names that booking.
+    monkeypatch.setattr(settings, "API_TIMEOUT_SECONDS", 8.0)
+    texts, slots, _ = run(SubmitBooking(), trk)
+    assert texts[0].startswith("预约好了")
+    assert query(api_database_url, "SELECT count(*) FROM idempotency_keys WHERE key LIKE :k",
+                 k=f"{trk.sender_id}:%")[0][0] == 1
 
 
 def form_turn(requested, said, intent, slots=None, entities=None):

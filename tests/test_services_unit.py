@@ -5,6 +5,7 @@ from datetime import datetime
 
 import pytest
 
+from proxy_service.crypto import decrypt
 from proxy_service.services import bookings, calendar, tickets
 from proxy_service.services.errors import InvalidRequest, SlotFull
 from proxy_service.settings import Settings, get_settings
@@ -28,7 +29,7 @@ def test_booking_writes_audit_event_and_sms_with_the_reference():
     [event] = uow.audit.rows.values()
     [sms] = uow.outbox.rows.values()
     assert (event.action, event.to_state, event.actor) == ("create", "confirmed", "assistant")
-    assert view["reference"] in sms.body and "高龄津贴代办" in sms.body
+    assert view["reference"] in decrypt(sms.body_enc) and "高龄津贴代办" in decrypt(sms.body_enc)
 
 
 def test_home_visit_needs_an_address_and_the_errand_must_offer_it():

@@ -123,7 +123,7 @@ def running_api(workdir: Path, database_url: str, token: str = "test-service-tok
     upgrade(database_url)
     port = free_port()
     # --ws none: uvicorn's websocket layer needs a newer `websockets` than Rasa pins.
-    command = [sys.executable, "-m", "uvicorn", "proxy_service.main:app", "--ws", "none", "--host", "127.0.0.1",
+    command = [sys.executable, "-m", "uvicorn", "proxy_service.main:app", "--ws", "none", "--no-proxy-headers", "--host", "127.0.0.1",
                "--port", str(port)]
     env = {"DATABASE_URL": database_url, "SERVICE_TOKEN": token, **(extra_env or {})}
     with running_processes({"api": (command, f"http://127.0.0.1:{port}/health")}, workdir, env):

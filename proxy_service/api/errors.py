@@ -6,15 +6,18 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from proxy_service.log_privacy import describe
 from proxy_service.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
 
-def error(status: int, code: str, zh: str, en: str, **details) -> JSONResponse:
-    return JSONResponse({"error": code, "message_zh": zh, "message_en": en, **details}, status_code=status)
+def error(status: int, code: str, zh: str, en: str, headers: dict | None = None, **details) -> JSONResponse:
+    return JSONResponse({"error": code, "message_zh": zh, "message_en": en, **details}, status_code=status,
+                        headers=headers)
 
 
 def too_large(_scope: dict, limit: int) -> JSONResponse:
@@ -34,6 +37,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid(_request: Request, exc: RequestValidationError):
         fields = [{"field": ".".join(str(p) for p in e["loc"][1:]), "problem": e["msg"]} for e in exc.errors()]
         return error(422, "invalid", "请求内容有误，请检查这些字段。", "invalid request: see fields.", fields=fields)
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(_request: Request, exc: OperationalError):
+        # Locked past the busy timeout, or the database is down: the transaction did not commit.
+        log.error("database unavailable: %s", describe(exc))
+        return error(503, "busy", "系统正忙，请稍后再试。", "database busy or unreachable; nothing was changed.",
+                     headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def crash(_request: Request, exc: Exception):

@@ -28,7 +28,7 @@ def respond_once(scope: str, request: Request, body: dict, run: Callable) -> JSO
     request_hash = hashlib.sha256(json.dumps([scope, body], sort_keys=True, default=str).encode()).hexdigest()
 
     def replay() -> JSONResponse | None:
-        with make_uow() as uow:
+        with make_uow(read_only=True) as uow:
             record = uow.idempotency_records.get(key)
             if record is None:
                 return None

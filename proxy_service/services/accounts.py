@@ -1,12 +1,20 @@
 """Console accounts: argon2 passwords, sign-in with lock-out, server-side sessions.
 
 A session cookie holds 32 random bytes; the database keeps only their SHA-256, so a copy of
-the database cannot be used to sign in. Failed sign-ins are counted per account name and per
-client address; past the limit both are locked for a while, even for the right password.
+the database cannot be used to sign in.
+
+Failed sign-ins lock for a while, even for the right password, but an outsider must not be
+able to lock staff out by typing wrong passwords for their account names. So a browser that
+has signed in to an account before carries a "known device" cookie for that account (a
+random nonce with a keyed MAC, nothing stored), and is counted on its own: its failures lock
+only itself. Every other attempt is counted per account name and per client address: five
+wrong passwords for "admin" from elsewhere lock "admin" for unknown browsers only, and the
+administrator at their usual browser still signs in.
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -134,13 +142,40 @@ def reset_password(uow, user_id: int, password: str, *, actor: str) -> None:
 
 
 # ---- sign-in -------------------------------------------------------------------------
-def sign_in(uow, username: str, password: str, client: str) -> tuple[Account, str]:
-    """Check the password; return the account and a new session token (for the cookie)."""
+def _device_mac(username: str, nonce: str) -> str:
+    message = f"known-device|{username}|{nonce}".encode()
+    return hmac.new(get_settings().hmac_key.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def device_token(username: str) -> str:
+    """A new known-device cookie value for this account."""
+    nonce = secrets.token_urlsafe(12)
+    return f"{nonce}.{_device_mac(username, nonce)}"
+
+
+def known_device(username: str, token: str | None) -> str | None:
+    """The device's nonce if `token` is a known-device cookie for this account."""
+    nonce, _, mac = (token or "")[:100].partition(".")
+    if nonce and mac and hmac.compare_digest(mac, _device_mac(username, nonce)):
+        return nonce
+    return None
+
+
+def _throttle_keys(username: str, client: str, device: str | None) -> dict[str, int]:
+    settings = get_settings()
+    if device is not None:
+        return {f"device:{username}:{device}": settings.login_max_failures}
+    return {f"user:{username}": settings.login_max_failures, f"ip:{client}": settings.login_max_failures_per_client}
+
+
+def sign_in(uow, username: str, password: str, client: str, device_cookie: str | None = None) -> tuple[Account, str]:
+    """Check the password; return the account and a new session token (for the cookie).
+    `device_cookie` is this browser's known-device cookie for the account, if it has one."""
     settings = get_settings()
     username = (username or "").strip().lower()[:64]
-    keys = {f"user:{username}": settings.login_max_failures, f"ip:{client}": settings.login_max_failures_per_client}
+    keys = _throttle_keys(username, client, known_device(username, device_cookie))
     stamp = now()
-    locked_message = (f"登录失败次数太多，账号暂时锁定。请{settings.login_lock_minutes}分钟后再试，或请管理员重置密码。",
+    locked_message = (f"登录失败次数太多，暂时不能登录。请{settings.login_lock_minutes}分钟后再试，或请管理员重置密码。",
                       "too many failed sign-ins; locked for a while.")
     with uow:
         if any(throttle.locked(uow, key, stamp) for key in keys):
@@ -158,7 +193,9 @@ def sign_in(uow, username: str, password: str, client: str) -> tuple[Account, st
             if any(throttle.locked(uow, key, stamp) for key in keys):
                 raise LoginLocked(*locked_message)
             raise LoginFailed("用户名或密码不对。", "wrong username or password.")
-        uow.login_throttle.clear(f"user:{username}")
+        for key in keys:
+            if not key.startswith("ip:"):
+                uow.login_throttle.clear(key)
         if _hasher.check_needs_rehash(user.password_hash):
             user.password_hash = _hasher.hash(password)
         token = secrets.token_urlsafe(32)

@@ -179,7 +179,7 @@ def file_console_application(make_uow: Callable, values: Mapping, materials: lis
     if not _FORM_ID.fullmatch(form_id):
         raise FormInvalid({"form": FORM_EXPIRED})
     key, request_hash = WEB_KEY_PREFIX + form_id, hashlib.sha256(form_id.encode()).hexdigest()
-    earlier = _filed_with(make_uow(), key, request_hash)
+    earlier = _filed_with(make_uow(read_only=True), key, request_hash)
     if earlier is not None:
         return earlier, True
     errors: dict[str, str] = {}
@@ -206,7 +206,7 @@ def file_console_application(make_uow: Callable, values: Mapping, materials: lis
     except IntegrityError:
         # The same form committed a moment ago in another request: ours rolled back whole.
         uploads.delete(upload_dir, stored)
-        earlier = _filed_with(make_uow(), key, request_hash)
+        earlier = _filed_with(make_uow(read_only=True), key, request_hash)
         if earlier is None:
             raise
         return earlier, True

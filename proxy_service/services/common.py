@@ -39,7 +39,7 @@ def notify(uow, *, kind: str, phone: str | None, body: str, entity: Any) -> None
     if not phone:
         return
     uow.outbox.add(m.Notification(
-        kind=kind, recipient_enc=encrypt(phone), body=body, entity_type=entity.__tablename__,
+        kind=kind, recipient_enc=encrypt(phone), body_enc=encrypt(body), entity_type=entity.__tablename__,
         entity_id=entity.id, status="pending", attempts=0, created_at=now(),
     ))
 

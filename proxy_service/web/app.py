@@ -22,7 +22,7 @@ from proxy_service.settings import Settings, get_settings
 from proxy_service.uow import SqlUnitOfWork, new_unit_of_work
 from proxy_service.web import pages
 from proxy_service.web.routes import admin, applications, auth, bookings, dashboard, tickets
-from proxy_service.web.security import CsrfRejected, Forbidden, SignInRequired
+from proxy_service.web.security import CsrfRejected, Forbidden, SignInRequired, over_https
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,9 @@ def create_console_app(settings: Settings | None = None,
         response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if over_https(request):
+            # Browsers that once came over HTTPS never fall back to plain HTTP (a year).
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         if not request.url.path.startswith("/static/"):
             # Pages carry personal data: never kept in a shared or back-button cache.
             response.headers.setdefault("Cache-Control", "no-store")

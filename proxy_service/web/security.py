@@ -6,6 +6,7 @@ Origin is another site, so a page elsewhere cannot make a signed-in browser act.
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Callable
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ from proxy_service.services.accounts import Account
 
 SESSION_COOKIE = "helpline_session"
 LOGIN_CSRF_COOKIE = "helpline_login_csrf"
+DEVICE_COOKIE_PREFIX = "helpline_device_"     # + a digest of the account name
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -32,6 +34,37 @@ class Forbidden(Exception):
 
 class CsrfRejected(Exception):
     """A state-changing request without this session's token (or from another site)."""
+
+
+def _peer(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _from_trusted_proxy(request: Request) -> bool:
+    return _peer(request) in request.app.state.settings.trusted_proxies
+
+
+def client_address(request: Request) -> str:
+    """Who is asking: the connection's address, or, when it comes from a proxy we were told to
+    trust (TRUSTED_PROXIES), the nearest X-Forwarded-For hop that is not one of our proxies.
+    Anyone else's X-Forwarded-For is ignored: it is whatever the client wrote."""
+    if not _from_trusted_proxy(request):
+        return _peer(request)
+    trusted = request.app.state.settings.trusted_proxies
+    hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()]
+    return next((hop for hop in reversed(hops) if hop not in trusted), _peer(request))
+
+
+def over_https(request: Request) -> bool:
+    """HTTPS to us, or to a trusted proxy that says so (X-Forwarded-Proto); or SECURE_COOKIES."""
+    if request.url.scheme == "https" or request.app.state.settings.secure_cookies:
+        return True
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return _from_trusted_proxy(request) and forwarded == "https"
+
+
+def device_cookie_name(username: str) -> str:
+    return DEVICE_COOKIE_PREFIX + hashlib.sha256(username.strip().lower()[:64].encode()).hexdigest()[:16]
 
 
 def same_origin(request: Request) -> bool:

@@ -53,7 +53,7 @@ def test_five_failures_lock_the_account_even_for_the_right_password(app, uow_fac
     answers = [login(app, account.username, f"wrong-{i}")[1].status_code for i in range(5)]
     assert answers == [401, 401, 401, 401, 429]
     _, right = login(app, account.username, PASSWORD)
-    assert right.status_code == 429 and "暂时锁定" in right.text
+    assert right.status_code == 429 and "暂时不能登录" in right.text
     with uow_factory() as uow:      # the lock ends by itself after LOGIN_LOCK_MINUTES
         uow.login_throttle.get(f"user:{account.username}").locked_until = now() - timedelta(seconds=1)
         uow.commit()

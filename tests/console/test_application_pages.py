@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 import proxy_service
+from proxy_service.crypto import decrypt
 from proxy_service import models as m
 from proxy_service.services import application_form, consent_texts, retention, uploads
 from proxy_service.services.common import now
@@ -194,7 +195,7 @@ def test_staff_requests_materials_then_accepts_and_completes(staff, worker, file
     assert "请补交老人社保卡。复印件要清楚" in worker.get("/applications").text
     with uow_factory() as uow:
         sms = uow.outbox.for_entity("proxy_applications", filed)
-        assert [n.status for n in sms] == ["pending"] and "老人社保卡" in sms[0].body
+        assert [n.status for n in sms] == ["pending"] and "老人社保卡" in decrypt(sms[0].body_enc)
 
     assert act(staff, filed, {"action": "accept"}).status_code == 303
     done = act(staff, filed, {"action": "complete"})

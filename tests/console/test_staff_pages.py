@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from proxy_service.crypto import mask_name
+from proxy_service.crypto import decrypt, mask_name
 from proxy_service.services import bookings, tickets
 from proxy_service.services.common import now
 from proxy_service.services.residents import ResidentInput
@@ -277,7 +277,7 @@ def test_a_valid_callback_time_is_scheduled(staff, uow_factory):
     with uow_factory() as uow:                     # the caller is told by SMS (outbox)
         [sms] = uow.outbox.for_entity("handoff_tickets", view["id"])
         assert sms.kind == "callback_scheduled" and sms.status == "pending"
-        assert f"{when.month}月{when.day}日10:30到12:30之间给您回电" in sms.body
+        assert f"{when.month}月{when.day}日10:30到12:30之间给您回电" in decrypt(sms.body_enc)
 
 
 def test_notes_are_added_and_checked(staff, uow_factory):

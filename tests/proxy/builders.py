@@ -5,14 +5,13 @@ import dataclasses
 import random
 from datetime import date, timedelta
 
-from proxy_service.db import session_factory
 from proxy_service.services import calendar
 from proxy_service.services.applications import ApplicationRequest
 from proxy_service.services.bookings import BookingRequest
 from proxy_service.services.common import now
 from proxy_service.services.residents import ResidentInput
 from proxy_service.services.tickets import TicketRequest
-from proxy_service.uow import SqlUnitOfWork
+from proxy_service.uow import unit_of_work_factory
 
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -58,6 +57,5 @@ def application_request(**changes) -> ApplicationRequest:
 
 
 def uow_factory_for(url: str):
-    """Units of work on one database, as the app's `make_uow` takes them (optionally idempotent)."""
-    factory = session_factory(url)
-    return lambda idempotency=None: SqlUnitOfWork(factory, idempotency)
+    """Units of work on one database, as the app's `make_uow` takes them."""
+    return unit_of_work_factory(url)

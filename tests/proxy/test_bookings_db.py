@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import text
 
+from proxy_service.crypto import decrypt
 from proxy_service import models as m
 from proxy_service.services import bookings
 from proxy_service.services.errors import InvalidRequest, NotFound, SlotFull
@@ -26,7 +27,7 @@ def test_booking_is_stored_with_audit_event_and_confirmation_in_outbox(uow_facto
         assert booking.slot.booked == 1
         assert [(e.action, e.to_state) for e in uow.audit.for_entity("bookings", booking.id)] == [("create", "confirmed")]
         [sms] = uow.outbox.for_entity("bookings", booking.id)
-        assert sms.status == "pending" and view["reference"] in sms.body
+        assert sms.status == "pending" and view["reference"] in decrypt(sms.body_enc)
         assert phone not in (booking.resident.phone_enc or "")  # stored encrypted
         consent = uow.session.get(m.Consent, booking.consent_id)
         assert consent.wording_version == "2026-11" and consent.purpose == "booking"

@@ -28,13 +28,13 @@ def create_application(body: s.ApplicationIn, request: Request):
 @router.get("/api/applications")
 def list_applications(request: Request, community: str | None = None, status: str | None = None,
                       limit: int = 50, offset: int = 0):
-    return applications.list_applications(request.app.state.make_uow(), community=community, status=status,
+    return applications.list_applications(request.app.state.make_uow(read_only=True), community=community, status=status,
                                           limit=max(1, min(limit, 200)), offset=max(0, offset))
 
 
 @router.get("/api/applications/{application_id}")
 def get_application(application_id: int, request: Request):
-    return applications.get_application(request.app.state.make_uow(), application_id)
+    return applications.get_application(request.app.state.make_uow(read_only=True), application_id)
 
 
 @router.post("/api/applications/{application_id}/actions")

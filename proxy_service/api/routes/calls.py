@@ -25,4 +25,4 @@ def report_call(call_sid: str, body: s.CallReportIn, request: Request):
 
 @router.get("/api/calls/{call_sid:path}")
 def get_call(call_sid: str, request: Request):
-    return calls.get_call(request.app.state.make_uow(), call_sid)
+    return calls.get_call(request.app.state.make_uow(read_only=True), call_sid)

@@ -13,12 +13,12 @@ router = APIRouter(dependencies=AUTHENTICATED, tags=["tickets"])
 
 @router.get("/api/queues")
 def queues(request: Request):
-    return tickets.list_queues(request.app.state.make_uow())
+    return tickets.list_queues(request.app.state.make_uow(read_only=True))
 
 
 @router.get("/api/queues/{code}/tickets")
 def queue_tickets(code: str, request: Request, limit: int = 50, offset: int = 0):
-    return tickets.list_queue(request.app.state.make_uow(), code, limit=max(1, min(limit, 200)), offset=max(0, offset))
+    return tickets.list_queue(request.app.state.make_uow(read_only=True), code, limit=max(1, min(limit, 200)), offset=max(0, offset))
 
 
 @router.post("/api/tickets", status_code=201)
@@ -33,7 +33,7 @@ def create_ticket(body: s.TicketIn, request: Request):
 
 @router.get("/api/tickets/{ticket_id}")
 def get_ticket(ticket_id: int, request: Request):
-    return tickets.get_ticket(request.app.state.make_uow(), ticket_id)
+    return tickets.get_ticket(request.app.state.make_uow(read_only=True), ticket_id)
 
 
 @router.post("/api/tickets/{ticket_id}/actions")

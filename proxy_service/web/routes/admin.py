@@ -14,7 +14,7 @@ admin_only = allow("admin")
 
 def _users_page(request: Request, status: int = 200, error: ServiceError | None = None, form: dict | None = None):
     return pages.render(request, "admin_users.html", status_code=status,
-                        users=accounts.list_users(request.app.state.make_uow()), roles=accounts.ROLE_LABELS,
+                        users=accounts.list_users(request.app.state.make_uow(read_only=True)), roles=accounts.ROLE_LABELS,
                         error=error, form=form or {}, min_password=accounts.MIN_PASSWORD_LENGTH)
 
 

@@ -14,6 +14,9 @@ from proxy_service.web.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     allow,
+    client_address,
+    device_cookie_name,
+    over_https,
     same_origin,
     tokens_match,
 )
@@ -22,8 +25,7 @@ router = APIRouter(include_in_schema=False)
 HOME = {"staff": "/queues", "worker": "/applications", "admin": "/dashboard"}
 
 
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https" or request.app.state.settings.secure_cookies
+KNOWN_DEVICE_DAYS = 365
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -38,7 +40,7 @@ def _login_page(request: Request, status: int = 200, error: str | None = None, u
     token = secrets.token_urlsafe(32)
     response = pages.render(request, "login.html", status_code=status, error=error, username=username,
                             next_path=_safe_next(next_path) or "", login_csrf=token)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request),
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=over_https(request),
                         max_age=3600)
     return response
 
@@ -53,14 +55,18 @@ async def login(request: Request, username: str = Form(""), password: str = Form
     form = await request.form()
     if not same_origin(request) or not tokens_match(request.cookies.get(LOGIN_CSRF_COOKIE), form.get("csrf_token")):
         return _login_page(request, 403, "登录页面已经过期，请再试一次。", username, next)
-    client = request.client.host if request.client else "unknown"
+    device_cookie = device_cookie_name(username)
     try:
-        account, token = accounts.sign_in(request.app.state.make_uow(), username, password, client)
+        account, token = accounts.sign_in(request.app.state.make_uow(), username, password, client_address(request),
+                                          request.cookies.get(device_cookie))
     except (LoginFailed, LoginLocked) as failure:
         return _login_page(request, failure.status, failure.zh, username, next)
     response = RedirectResponse(_safe_next(next) or HOME[account.role], status_code=303)
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request))
-    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=over_https(request))
+    # This browser is now a known device for the account: others' failures cannot lock it out.
+    response.set_cookie(device_cookie, accounts.device_token(account.username), httponly=True, samesite="strict",
+                        secure=over_https(request), max_age=KNOWN_DEVICE_DAYS * 86400, path="/login")
+    response.delete_cookie(LOGIN_CSRF_COOKIE, secure=over_https(request), httponly=True, samesite="strict")
     return response
 
 

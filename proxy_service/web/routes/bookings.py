@@ -19,10 +19,10 @@ def day_sheet(request: Request, _account=Depends(allow(*STAFF)), day: str = "", 
     sheet, error, neighbours = None, None, None
     try:
         picked = bookings.parse_day(day)
-        sheet = bookings.day_sheet(make_uow(), picked, place or None)
+        sheet = bookings.day_sheet(make_uow(read_only=True), picked, place or None)
         neighbours = (picked - timedelta(days=1), picked + timedelta(days=1))
     except ServiceError as refused:
         error = refused
     return pages.render(request, "bookings.html", status_code=error.status if error else 200,
                         sheet=sheet, error=error, day_text=sheet["day"].isoformat() if sheet else day,
-                        place=place, places=bookings.place_choices(make_uow()), neighbours=neighbours)
+                        place=place, places=bookings.place_choices(make_uow(read_only=True)), neighbours=neighbours)

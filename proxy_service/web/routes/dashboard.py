@@ -13,7 +13,7 @@ router = APIRouter(include_in_schema=False)
 @router.get("/dashboard")
 def dashboard(request: Request, days: str = "7", _account=Depends(allow("admin"))):
     period = int(days) if days.isdigit() and int(days) in PERIODS else 7
-    data = supervisor_dashboard(request.app.state.make_uow(), period)
+    data = supervisor_dashboard(request.app.state.make_uow(read_only=True), period)
     figures = {
         "calls": charts.daily_columns("每天来电数", [(d["day"], d["total"]) for d in data["calls"]["by_day"]], "通"),
         "handoffs": charts.bar_chart("转人工的原因", [(r["label"], r["count"]) for r in data["handoffs_by_reason"]], "次"),

@@ -15,12 +15,12 @@ DONE = {"claim": "claimed", "release": "released", "resolve": "resolved", "sched
 
 @router.get("/queues")
 def queues(request: Request, _account=Depends(staff)):
-    return pages.render(request, "queues.html", queues=tickets.list_queues(request.app.state.make_uow()))
+    return pages.render(request, "queues.html", queues=tickets.list_queues(request.app.state.make_uow(read_only=True)))
 
 
 @router.get("/queues/{code}")
 def queue(request: Request, code: str, _account=Depends(staff)):
-    return pages.render(request, "queue.html", queue=tickets.queue_page(request.app.state.make_uow(), code))
+    return pages.render(request, "queue.html", queue=tickets.queue_page(request.app.state.make_uow(read_only=True), code))
 
 
 def _ticket_page(request: Request, ticket_id: int, account, status: int = 200, error: ServiceError | None = None,

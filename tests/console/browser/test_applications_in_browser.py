@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
+from proxy_service.crypto import decrypt
 from tests.console.browser.chromium import axe_violations, describe, overflows_horizontally
 from tests.console.browser.conftest import screenshot
 
@@ -75,7 +76,7 @@ def test_worker_files_with_an_upload_and_sees_what_staff_asked_for(open_as, tmp_
     screenshot(staff, "staff-application-review")
     with console_uow() as uow:
         [sms] = uow.outbox.for_entity("proxy_applications", application_id)
-        assert "还缺材料" in sms.body and "老人社保卡" in sms.body
+        assert "还缺材料" in decrypt(sms.body_enc) and "老人社保卡" in decrypt(sms.body_enc)
 
     worker.goto("/applications")
     assert_accessible(worker)
