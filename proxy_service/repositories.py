@@ -169,6 +169,11 @@ class TicketRepository(SqlRepository[m.HandoffTicket]):
     def by_reference(self, reference: str) -> m.HandoffTicket | None:
         return self._one(reference=reference)
 
+    def unresolved_for_conversation(self, conversation_id: str) -> m.HandoffTicket | None:
+        query = (select(m.HandoffTicket).filter_by(conversation_id=conversation_id)
+                 .where(m.HandoffTicket.status != "resolved").order_by(m.HandoffTicket.id).limit(1).with_for_update())
+        return self.session.execute(query).scalar_one_or_none()
+
     def in_queue(self, queue_id: int, statuses: Iterable[str], limit: int = 50,
                  offset: int = 0) -> list[m.HandoffTicket]:
         """Priority first, then oldest first: the order staff should take them in."""

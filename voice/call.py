@@ -40,7 +40,7 @@ from voice.audio import ASR_RATE, PHONE_RATE, mulaw_to_pcm16, speech_to_phone
 from voice.dialogue import BotTurn, RasaBridge
 from voice.listening import Listener
 from voice.recognition import Utterance
-from voice.settings import RESUME_WINDOW_S
+from voice.settings import MAX_QUEUED_TURNS, RESUME_WINDOW_S
 from voice.telephony import CallEvent, Telephony
 from voice.tts import SpeechChain, split_sentences
 from voice.turns import TurnDetector
@@ -106,7 +106,7 @@ class CallSession:
         self._pending_marks: deque[str] = deque()
         self._reply_seq = 0
         self._speaking: asyncio.Task | None = None
-        self._turns: asyncio.Queue = asyncio.Queue()
+        self._turns: asyncio.Queue = asyncio.Queue(maxsize=MAX_QUEUED_TURNS)
         self._worker: asyncio.Task | None = None
         self._thinking = False
         self._collect: dict | None = None
@@ -141,7 +141,7 @@ class CallSession:
                 log.warning("second start message on one stream ignored")
                 return
             self.call_id = event.parameters.get("callSid") or event.call_id or "unknown"
-            self.caller = event.parameters.get("caller")
+            self.caller = event.parameters.get("caller") or None
             # the greeting must not wait for the record (the API may be slow or down)
             self._background(records.report(self.call_id, channel=self.channel, caller_phone=self.caller, started=True))
             if self.busy:
@@ -235,7 +235,13 @@ class CallSession:
     def _enqueue(self, text: str | None, *, speaker: str | None, said: str | None = None,
                  utterance: Utterance | None = None, spoken: SpokenTurn | None = None,
                  joins: SpokenTurn | None = None) -> None:
-        self._turns.put_nowait((text, speaker, said, utterance, spoken, joins))
+        try:
+            self._turns.put_nowait((text, speaker, said, utterance, spoken, joins))
+        except asyncio.QueueFull:   # keys hammered while the dialogue is slow: nothing more piles up
+            log.warning("caller turn dropped: %d already waiting", self._turns.qsize())
+            if utterance is not None:
+                utterance.abandon()
+            return
         if self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._work())
 

@@ -2,7 +2,9 @@
 
     uv run python -m voice.call_simulator --say "社保卡丢了怎么补办" --dtmf 0 --json
 
-The handshake is signed with TWILIO_AUTH_TOKEN; `connected` and `start` come first; then
+First the signed voice webhook (`POST /twilio/voice`, From and CallSid), whose TwiML names
+the stream's parameters; then the stream: its handshake signed with TWILIO_AUTH_TOKEN,
+`connected` and `start` (echoing those parameters, as Twilio does) first; then
 caller audio goes out as 20 ms μ-law frames in real time (silence between turns, like a
 live line), the bot's audio is "played" at 20 ms per frame and each of its marks is
 echoed when playback reaches it (`clear` drops what is queued, as Twilio does); `stop`
@@ -30,6 +32,7 @@ import wave
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.etree import ElementTree
 
 import httpx
 import websockets
@@ -116,7 +119,13 @@ class Simulator:
         self._sequence += 1
         return json.dumps({"event": event, "sequenceNumber": str(self._sequence), "streamSid": self.stream_sid, **body})
 
+    async def answer(self) -> dict[str, str]:
+        """The voice webhook, signed, as Twilio calls it when the call comes in; returns the
+        custom parameters the TwiML gives the stream."""
+        return await stream_parameters(self.url, self.sign_url, self.auth_token, self.caller, self.call_sid)
+
     async def run(self, turns: list[CallerTurn]) -> dict:
+        parameters = await self.answer()
         signature = RequestValidator(self.auth_token).compute_signature(self.sign_url, {})
         results = [TurnResult(caller="(call starts)", started=time.time(), last_frame=time.monotonic())]
         async with websockets.connect(self.url, extra_headers={"X-Twilio-Signature": signature},
@@ -124,7 +133,7 @@ class Simulator:
             await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
             await ws.send(self._message("start", start={
                 "streamSid": self.stream_sid, "accountSid": "AC" + "0" * 32, "callSid": self.call_sid,
-                "tracks": ["inbound"], "customParameters": {"caller": self.caller, "callSid": self.call_sid},
+                "tracks": ["inbound"], "customParameters": parameters,
                 "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": PHONE_RATE, "channels": 1}}))
             receiver = asyncio.create_task(self._receive(ws, results))
             clock = asyncio.create_task(self._clock(ws, results))
@@ -238,6 +247,25 @@ class Simulator:
             if not played:
                 self.line.heard.extend(SILENCE)
             await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+
+
+def _webhook_url(stream_url: str) -> str:
+    """ws(s)://host/twilio/stream → http(s)://host/twilio/voice"""
+    scheme, _, rest = stream_url.partition("://")
+    return f"{'https' if scheme == 'wss' else 'http'}://{rest.removesuffix('/twilio/stream')}/twilio/voice"
+
+
+async def stream_parameters(stream_url: str, public_stream_url: str, auth_token: str, caller: str,
+                            call_sid: str) -> dict[str, str]:
+    """POST the signed voice webhook; the <Parameter>s of the <Stream> in its TwiML."""
+    form = {"CallSid": call_sid, "From": caller, "To": "+8612345", "AccountSid": "AC" + "0" * 32,
+            "CallStatus": "ringing", "Direction": "inbound"}
+    signature = RequestValidator(auth_token).compute_signature(_webhook_url(public_stream_url), form)
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(_webhook_url(stream_url), data=form, headers={"X-Twilio-Signature": signature})
+    response.raise_for_status()
+    stream = ElementTree.fromstring(response.text).find("./Connect/Stream")
+    return {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
 
 
 def tracker_events(rasa_url: str, call_sid: str) -> list[dict]:

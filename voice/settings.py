@@ -13,6 +13,12 @@ secrets.load(secrets.SERVICE_TOKEN, secrets.TWILIO_AUTH_TOKEN, secrets.RASA_API_
 PUBLIC_URL = os.environ.get("VOICE_PUBLIC_URL", "http://localhost:8080").rstrip("/")
 TWILIO_AUTH_TOKEN = os.environ[secrets.TWILIO_AUTH_TOKEN]
 MAX_FORM_BYTES = int(os.environ.get("VOICE_MAX_FORM_BYTES", str(64 * 1024)))
+# A stream's `start` must arrive this soon after the handshake, and within the lifetime of
+# the ticket the voice webhook signed for it (voice/telephony/twilio.py).
+STREAM_START_TIMEOUT = float(os.environ.get("VOICE_STREAM_START_TIMEOUT_SECONDS", "5"))
+STREAM_TICKET_SECONDS = float(os.environ.get("VOICE_STREAM_TICKET_SECONDS", "60"))
+# Caller turns waiting for the dialogue (key presses, utterances) beyond which new ones are dropped.
+MAX_QUEUED_TURNS = int(os.environ.get("VOICE_MAX_QUEUED_TURNS", "8"))
 
 
 def stream_url() -> str:

@@ -105,6 +105,9 @@ def create_ticket(uow, request: TicketRequest, *, actor: str) -> dict:
     callback_from = None if open_now else calendar.next_opening(stamp)
     phone = normalize_digits(request.caller_phone) if request.caller_phone else None
     with uow:
+        earlier = uow.tickets.unresolved_for_conversation(request.conversation_id.strip())
+        if earlier is not None:
+            return _repeat_request(uow, earlier, request, priority, actor=actor, open_now=open_now)
         queue = uow.queues.by_code(route(request))
         if queue is None:
             raise NotFound("转接队列还没有配置。", "staff queues are not loaded.")
@@ -122,6 +125,20 @@ def create_ticket(uow, request: TicketRequest, *, actor: str) -> dict:
         audit(uow, actor=actor, entity=ticket, action="create", to_state="open",
               details={"queue": queue.code, "priority": priority, "reason": request.reason})
         return finish(uow, {**ticket_view(ticket), "in_business_hours": open_now}, 201)
+
+
+def _repeat_request(uow, ticket: m.HandoffTicket, request: TicketRequest, priority: int, *, actor: str,
+                    open_now: bool) -> dict:
+    """A conversation asks for a person again (0 pressed twice, "转人工" after the transfer
+    failed): one ticket per conversation, brought up to date, never a second one in the queue."""
+    ticket.transcript, ticket.filled_slots = list(request.transcript), dict(request.filled_slots)
+    if priority < ticket.priority:
+        ticket.priority = priority
+        ticket.sla_due_at = min(ticket.sla_due_at, now() + timedelta(minutes=get_settings().sla_minutes[priority]))
+    ticket.updated_at = now()
+    audit(uow, actor=actor, entity=ticket, action="asked_again", from_state=ticket.status, to_state=ticket.status,
+          details={"reason": request.reason, "priority": ticket.priority})
+    return finish(uow, {**ticket_view(ticket), "in_business_hours": open_now}, 200)
 
 
 TRANSITIONS = {

@@ -123,3 +123,21 @@ def test_retention_removes_transcripts_and_numbers_of_old_closed_cases(uow_facto
     assert tickets.list_notes(uow_factory(), view["id"]) == [] and tickets.list_notes(uow_factory(), fresh["id"])
     with uow_factory() as uow:
         assert [e.action for e in uow.audit.for_entity("handoff_tickets", view["id"])][-1] == "purge_personal_data"
+
+
+def test_one_conversation_files_one_ticket_however_often_it_asks(uow_factory):
+    first = tickets.create_ticket(uow_factory(), ticket_request(), actor="assistant")
+    conversation = first["conversation_id"]
+    longer = [*ticket_request().transcript, {"speaker": "caller", "text": "我说了要人工"}]
+    again = tickets.create_ticket(uow_factory(), ticket_request(conversation_id=conversation, transcript=longer,
+                                                                reason="distress"), actor="assistant")
+    assert again["reference"] == first["reference"] and again["transcript"] == longer
+    assert again["priority"] == tickets.URGENT                      # the more urgent reason wins
+    with uow_factory() as uow:
+        count = uow.session.execute(text("SELECT count(*) FROM handoff_tickets WHERE conversation_id = :c"),
+                                    {"c": conversation}).scalar()
+        actions = [e.action for e in uow.audit.for_entity("handoff_tickets", first["id"])]
+    assert count == 1 and actions == ["create", "asked_again"]
+    tickets.change_ticket(uow_factory(), first["id"], "resolve", actor="staff")
+    later = tickets.create_ticket(uow_factory(), ticket_request(conversation_id=conversation), actor="assistant")
+    assert later["reference"] != first["reference"]                 # once resolved, a new request is new

@@ -16,7 +16,7 @@ from catalogue import load_catalogue
 from tests.test_booking_conversation import rows
 from tests.voice.conftest import TWILIO_TOKEN, place_call, recorded, said
 from tools.speech_material import over_the_phone, turn_ends
-from voice.call_simulator import caller_words
+from voice.call_simulator import caller_words, stream_parameters
 
 pytestmark = pytest.mark.rasa_server
 GREETING = "政务帮办热线"
@@ -174,8 +174,10 @@ def test_garbage_on_the_stream_is_skipped_and_the_call_goes_on(gateway, rasa):
                          '{"event": "launch"}', '{"event": "start"}', '{"event": "media", "media": {}}',
                          '{"event": "dtmf", "dtmf": {"digit": "x"}}', "x" * 200_000, b"\x00\xff binary"]:
                 await ws.send(junk)
+            call_sid = "CA" + "9" * 32
+            parameters = await stream_parameters(gateway, gateway, TWILIO_TOKEN, "+8613800000000", call_sid)
             await ws.send(json.dumps({"event": "start", "streamSid": "MZ1", "start": {
-                "streamSid": "MZ1", "callSid": "CA" + "9" * 32, "customParameters": {"caller": "+8613800000000"}}}))
+                "streamSid": "MZ1", "callSid": call_sid, "customParameters": parameters}}))
             await ws.send(json.dumps({"event": "start", "streamSid": "MZ1", "start": {"streamSid": "MZ1",
                                                                                     "callSid": "CA2"}}))  # repeated
             await ws.send(json.dumps({"event": "mark", "streamSid": "MZ1", "mark": {"name": "not-ours"}}))

@@ -1,8 +1,12 @@
 """Twilio entry points: signed webhook → TwiML; Media Streams messages, good and bad."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import logging
+import time
+from xml.etree import ElementTree
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,6 +14,7 @@ from twilio.request_validator import RequestValidator
 
 from voice import settings
 from voice.app import create_app
+from voice.call import CallSession
 from voice.telephony import MalformedMessage
 from voice.telephony.twilio import TwilioMediaStreams
 
@@ -29,13 +34,19 @@ def signed(params: dict, url: str = f"{PUBLIC}/twilio/voice", token: str = TOKEN
     return {"X-Twilio-Signature": RequestValidator(token).compute_signature(url, params)}
 
 
-def test_signed_call_gets_a_stream_with_caller_and_call_sid(client):
-    response = client.post("/twilio/voice", data=FORM, headers=signed(FORM))
+def stream_ticket(client, form: dict = FORM) -> dict[str, str]:
+    """The custom parameters the signed webhook's TwiML gives the call's stream."""
+    response = client.post("/twilio/voice", data=form, headers=signed(form))
     assert response.status_code == 200 and response.headers["content-type"].startswith("application/xml")
-    twiml = response.text
-    assert '<Stream url="wss://helpline.example.org/twilio/stream">' in twiml
-    assert '<Parameter name="caller" value="+8613812345678"' in twiml
-    assert f'<Parameter name="callSid" value="{FORM["CallSid"]}"' in twiml
+    stream = ElementTree.fromstring(response.text).find("./Connect/Stream")
+    assert stream.get("url") == "wss://helpline.example.org/twilio/stream"
+    return {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+
+
+def test_signed_call_gets_a_stream_with_caller_and_call_sid_under_a_ticket(client):
+    parameters = stream_ticket(client)
+    assert parameters["caller"] == "+8613812345678" and parameters["callSid"] == FORM["CallSid"]
+    assert parameters["expires"].isdigit() and len(parameters["ticket"]) == 64
 
 
 @pytest.mark.parametrize("headers", [
@@ -58,11 +69,77 @@ def test_oversized_webhook_body_is_refused_before_its_signature_is_checked(clien
     assert undeclared.status_code == 413
 
 
-def start_message() -> str:
+def start_message(call_sid: str = "CA1", parameters: dict | None = None) -> str:
     return json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": "MZ1", "start": {
-        "streamSid": "MZ1", "callSid": "CA1", "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
-                                                             "channels": 1},
-        "customParameters": {"caller": "+8613812345678"}}})
+        "streamSid": "MZ1", "callSid": call_sid, "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
+                                                                "channels": 1},
+        "customParameters": {"caller": "+8613812345678"} if parameters is None else parameters}})
+
+
+def stream_handshake() -> dict:
+    return {"X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(
+        "wss://helpline.example.org/twilio/stream", {})}
+
+
+def closed_after(client, *messages: str) -> bool:
+    """Open a signed stream, send `messages`; True if the gateway's next message closes it."""
+    with client.websocket_connect("/twilio/stream", headers=stream_handshake()) as ws:
+        for message in messages:
+            ws.send_text(message)
+        return ws.receive()["type"] == "websocket.close"
+
+
+@pytest.mark.parametrize("tamper", ["caller", "other_call", "no_ticket"])
+def test_a_start_that_is_not_what_the_webhook_signed_closes_the_stream(client, tamper, caplog):
+    ticket = stream_ticket(client)
+    call_sid, parameters = FORM["CallSid"], dict(ticket)
+    if tamper == "caller":                        # a spoofed number: tickets, SMS, callbacks to a stranger
+        parameters["caller"] = "+8613900000000"
+    elif tamper == "other_call":                  # a live call's ticket reused for another CallSid
+        call_sid = "CA" + "b" * 32
+    elif tamper == "no_ticket":
+        parameters = {"caller": ticket["caller"], "callSid": call_sid}
+    with caplog.at_level(logging.WARNING, logger="voice.app"):
+        assert closed_after(client, '{"event": "connected"}', start_message(call_sid, parameters))
+    assert "media stream closed" in caplog.text
+
+
+def test_a_captured_ticket_opens_one_stream_only(client, caplog, monkeypatch):
+    ticket = stream_ticket(client)
+    redeemed = []
+    real_handle = CallSession.handle
+
+    async def note_start(session, event):          # stop the call at once: no Rasa, no speech needed
+        if event.kind == "start":
+            redeemed.append(event.parameters["callSid"])
+            await session.end("stopped by the test")
+            return
+        await real_handle(session, event)
+
+    monkeypatch.setattr(CallSession, "handle", note_start)
+    assert closed_after(client, start_message(FORM["CallSid"], ticket))
+    assert redeemed == [FORM["CallSid"]]
+    with caplog.at_level(logging.WARNING, logger="voice.app"):
+        assert closed_after(client, start_message(FORM["CallSid"], ticket))       # the replay
+    assert redeemed == [FORM["CallSid"]] and "already used" in caplog.text
+
+
+def test_an_expired_ticket_is_refused(monkeypatch, caplog):
+    monkeypatch.setattr(settings, "TWILIO_AUTH_TOKEN", TOKEN)
+    monkeypatch.setattr(settings, "PUBLIC_URL", PUBLIC)
+    monkeypatch.setattr(settings, "STREAM_TICKET_SECONDS", -1)
+    stale = TestClient(create_app())
+    with caplog.at_level(logging.WARNING, logger="voice.app"):
+        assert closed_after(stale, start_message(FORM["CallSid"], stream_ticket(stale)))
+    assert "expired" in caplog.text
+
+
+def test_a_stream_that_never_starts_is_closed(client, monkeypatch, caplog):
+    monkeypatch.setattr(settings, "STREAM_START_TIMEOUT", 0.3)
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="voice.app"):
+        assert closed_after(client, '{"event": "connected"}')
+    assert time.monotonic() - started < 5 and "no start" in caplog.text
 
 
 def test_media_streams_messages_in_and_out():
@@ -136,3 +213,38 @@ def test_any_message_sequence_gives_events_or_a_clear_refusal(sequence):
             assert isinstance(event.audio, bytes)
         if event.kind == "dtmf":
             assert event.digit in set("0123456789*#")
+
+
+def test_a_caller_hammering_keys_while_the_dialogue_is_slow_queues_a_bounded_number_of_turns(monkeypatch):
+    """0 pressed thirty times while Rasa has not answered the greeting: at most
+    VOICE_MAX_QUEUED_TURNS wait, the rest are dropped (one hand-off per conversation is the
+    API's part: tests/proxy/test_tickets_applications_db.py)."""
+
+    class StalledDialogue:
+        async def send(self, *_args, **_kwargs):
+            await asyncio.sleep(3600)
+
+    async def nowhere(*_args, **_kwargs):
+        return True
+
+    async def call() -> int:
+        monkeypatch.setattr("voice.call.records.report", nowhere)
+        sent: list = []
+
+        async def send(message):
+            sent.append(message)
+
+        async def close():
+            return None
+
+        session = CallSession(TwilioMediaStreams(), send, recognizer=object(), speech=object(),
+                              bridge=StalledDialogue(), close=close)
+        await session.handle(TwilioMediaStreams().parse(start_message()))
+        await asyncio.sleep(0.05)                      # the greeting is with the dialogue now
+        for _ in range(30):
+            await session.handle(TwilioMediaStreams().parse('{"event": "dtmf", "dtmf": {"digit": "0"}}'))
+        waiting = session._turns.qsize()
+        await session.end("test over")
+        return waiting
+
+    assert asyncio.run(call()) == settings.MAX_QUEUED_TURNS
