@@ -1,8 +1,11 @@
 """Personal data at rest: encryption, lookup hashes and masking.
 
 ID numbers, phone numbers and addresses are stored encrypted (Fernet: AES-128-CBC with an
-HMAC). Looking a resident up by phone uses a keyed hash, never the plain number. Lists,
-logs and API list views show masked forms only.
+HMAC), by the services (`encrypt`/`decrypt` on `*_enc` columns). Values the services read
+and write whole — transcripts, filled slots, notes, disability status, stored responses —
+use the column types below, which encrypt on write and decrypt on read, so the database
+never holds them in clear. Looking a resident up by phone uses a keyed hash, never the
+plain number. Lists, logs and API list views show masked forms only.
 """
 from __future__ import annotations
 
@@ -10,8 +13,10 @@ import base64
 import functools
 import hashlib
 import hmac
+import json
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy.types import Text, TypeDecorator
 
 from contract import normalize_digits
 from proxy_service.settings import get_settings
@@ -49,6 +54,24 @@ def decrypt(token: str | None, key: str | None = None) -> str | None:
         raise ValueError("stored personal data cannot be decrypted with these keys") from error
 
 
+def encrypt_bytes(plain: bytes) -> bytes:
+    return _fernet(_keys(None)).encrypt(plain)
+
+
+def decrypt_bytes(token: bytes) -> bytes:
+    try:
+        return _fernet(_keys(None)).decrypt(token)
+    except InvalidToken as error:
+        raise ValueError("stored file cannot be decrypted with these keys") from error
+
+
+def reencrypt_bytes(token: bytes) -> bytes:
+    try:
+        return _fernet(get_settings().data_keys).rotate(token)
+    except InvalidToken as error:
+        raise ValueError("stored file cannot be decrypted with these keys") from error
+
+
 def reencrypt(token: str | None) -> str | None:
     """The same plaintext under the newest key (MultiFernet.rotate), for key rotation."""
     if token is None:
@@ -82,3 +105,29 @@ def mask_name(name: str | None) -> str:
     if len(name) == 2:
         return f"{name[0]}*"
     return f"{name[0]}{'*' * (len(name) - 2)}{name[-1]}"
+
+
+class EncryptedText(TypeDecorator):
+    """A text column stored as Fernet ciphertext."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return encrypt(value)
+
+    def process_result_value(self, value, dialect):
+        return decrypt(value)
+
+
+class EncryptedJSON(TypeDecorator):
+    """A JSON value (list, dict, bool …) stored as Fernet ciphertext of its JSON text."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else encrypt(json.dumps(value, ensure_ascii=False))
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else json.loads(decrypt(value))

@@ -1,7 +1,9 @@
 """Tables of proxy_service (SQLAlchemy 1.4, 2.0-style declarative).
 
-Personal data columns end in `_enc` (encrypted at rest, see crypto.py). Audit events are
-append-only: the migration adds triggers that refuse UPDATE and DELETE on them.
+Personal data columns end in `_enc` (encrypted at rest, see crypto.py): some hold tokens the
+services encrypt themselves, some (attribute names without the suffix) use the encrypting
+column types. Audit events are append-only: the migration adds triggers that refuse UPDATE
+and DELETE on them.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import declarative_base, relationship
+
+from proxy_service.crypto import EncryptedJSON, EncryptedText
 
 Base = declarative_base()
 
@@ -46,14 +50,14 @@ def _in(column: str, values: tuple[str, ...]) -> CheckConstraint:
 class Resident(Base):
     __tablename__ = "residents"
     id = Column(Integer, primary_key=True)
-    name_enc = Column(Text, nullable=False)
+    name_enc = Column(Text)                           # removed when the resident withdraws consent
     phone_enc = Column(Text)
     phone_hash = Column(String(64), index=True)
     phone_last4 = Column(String(4))
     id_number_enc = Column(Text)
     birth_year = Column(Integer)
     # Disability status is sensitive: stored only with a sensitive-data consent on record.
-    disabled = Column(Boolean)
+    disabled = Column("disabled_enc", EncryptedJSON)
     created_at = Column(DateTime, nullable=False)
 
 
@@ -128,7 +132,7 @@ class ProxyApplication(Base):
     resident_id = Column(Integer, ForeignKey("residents.id"), nullable=False, index=True)
     service_code = Column(String(64), nullable=False)
     community = Column(String(64), nullable=False, index=True)
-    agent_name_enc = Column(Text, nullable=False)
+    agent_name_enc = Column(Text)                     # removed by retention once the case is old
     agent_phone_enc = Column(Text)
     agent_id_number_enc = Column(Text)
     relationship_to_resident = Column(String(32), nullable=False)
@@ -170,8 +174,8 @@ class HandoffTicket(Base):
     conversation_id = Column(String(128), nullable=False, index=True)
     caller_phone_enc = Column(Text)
     caller_last4 = Column(String(4))
-    transcript = Column(JSON, nullable=False)         # [{"speaker": "caller"|"bot", "text": …, "at": …}]
-    filled_slots = Column(JSON, nullable=False)
+    transcript = Column("transcript_enc", EncryptedJSON, nullable=False)  # [{"speaker", "text", "at"}]
+    filled_slots = Column("filled_slots_enc", EncryptedJSON, nullable=False)
     status = Column(String(24), nullable=False, index=True)
     assignee = Column(String(64))
     sla_due_at = Column(DateTime, nullable=False)
@@ -217,7 +221,7 @@ class TicketNote(Base):
     id = Column(Integer, primary_key=True)
     ticket_id = Column(Integer, ForeignKey("handoff_tickets.id"), nullable=False, index=True)
     author = Column(String(64), nullable=False)
-    body = Column(Text, nullable=False)
+    body = Column("body_enc", EncryptedText, nullable=False)
     created_at = Column(DateTime, nullable=False)
 
 
@@ -305,5 +309,5 @@ class IdempotencyRecord(Base):
     scope = Column(String(64), nullable=False)
     request_hash = Column(String(64), nullable=False)
     status_code = Column(Integer, nullable=False)
-    response = Column(JSON, nullable=False)
+    response = Column("response_enc", EncryptedJSON, nullable=False)   # names, phones, transcripts
     created_at = Column(DateTime, nullable=False)

@@ -56,6 +56,8 @@ class Settings:
         int(m) for m in _env("TICKET_SLA_MINUTES", "15,60,240").split(",")))
     # Days personal data and transcripts are kept after a case closes.
     retention_days: int = field(default_factory=lambda: int(_env("RETENTION_DAYS", "180")))
+    # Hours a stored API response is kept for retries (it repeats names, numbers, transcripts).
+    idempotency_keep_hours: int = field(default_factory=lambda: int(_env("IDEMPOTENCY_KEEP_HOURS", "24")))
     max_body_bytes: int = field(default_factory=lambda: int(_env("API_MAX_BODY_BYTES", str(256 * 1024))))
     # Web console: sign-in lock-out, session lifetimes, uploads of signed authorisations.
     login_max_failures: int = field(default_factory=lambda: int(_env("LOGIN_MAX_FAILURES", "5")))

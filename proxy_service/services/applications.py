@@ -264,18 +264,18 @@ def reveal_application(uow, application_id: int, *, actor: str, role: str) -> di
 
 def authorisation_download(uow, application_id: int, *, actor: str, role: str, community: str | None,
                            upload_dir) -> dict:
-    """Where the signed authorisation is, its type and a download name; the look is audited."""
+    """The signed authorisation (decrypted), its type and a download name; the look is audited."""
     with uow:
         application = _visible(uow.applications.get(application_id), application_id, role, community)
         if not application.authorisation_file:
             raise NotFound("这个申请没有上传委托书。", "no authorisation file.")
-        path = uploads.stored_path(upload_dir, application.authorisation_file)
-        if not path.is_file():
+        if not uploads.stored_path(upload_dir, application.authorisation_file).is_file():
             raise NotFound("委托书文件找不到了，请联系管理员。", "authorisation file is missing.")
+        content = uploads.read_stored(upload_dir, application.authorisation_file)
         kind = uploads.kind_of_name(application.authorisation_file)
         audit(uow, actor=actor, entity=application, action="view_authorisation")
         uow.commit()
-        return {"path": path, "media_type": uploads.MEDIA_TYPES[kind],
+        return {"content": content, "media_type": uploads.MEDIA_TYPES[kind],
                 "filename": f"委托书-{application.reference}.{kind}"}
 
 

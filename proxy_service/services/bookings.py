@@ -185,7 +185,8 @@ def _sheet_booking(booking: m.Booking) -> dict:
     return {"reference": booking.reference, "service_name": item.name if item else booking.service_code,
             "mode_label": MODE_LABELS.get(booking.mode, booking.mode),
             "name_masked": mask_name(decrypt(booking.resident.name_enc)),
-            "status": booking.status, "status_label": STATUS_LABELS.get(booking.status, booking.status)}
+            "status": booking.status, "status_label": STATUS_LABELS.get(booking.status, booking.status),
+            "consent_withdrawn": booking.resident.name_enc is None}
 
 
 def day_sheet(uow, day: date, place_code: str | None = None) -> dict:

@@ -161,8 +161,7 @@ def _ticket(uow, ticket_id: int, *, for_update: bool = False) -> m.HandoffTicket
     return ticket
 
 
-def _apply(uow, ticket: m.HandoffTicket, action: str, *, actor: str, callback_from: datetime | None = None,
-           details: dict | None = None) -> None:
+def _apply(uow, ticket: m.HandoffTicket, action: str, *, actor: str, callback_from: datetime | None = None) -> None:
     """Move the ticket along TRANSITIONS and audit it (the caller commits)."""
     allowed_from, to_state = TRANSITIONS[action]
     if action == "claim" and ticket.status == "claimed":
@@ -189,17 +188,18 @@ def _apply(uow, ticket: m.HandoffTicket, action: str, *, actor: str, callback_fr
         ticket.assignee = None
     elif action == "resolve":
         ticket.closed_at = stamp
-    audit(uow, actor=actor, entity=ticket, action=action, from_state=from_state, to_state=to_state,
-          details=details)
+    audit(uow, actor=actor, entity=ticket, action=action, from_state=from_state, to_state=to_state)
 
 
 def change_ticket(uow, ticket_id: int, action: str, *, actor: str, callback_from: datetime | None = None,
                   note: str | None = None) -> dict:
     _check_action(action)
+    text = _note_text(note, required=False, field="note")
     with uow:
         ticket = _ticket(uow, ticket_id, for_update=True)
-        _apply(uow, ticket, action, actor=actor, callback_from=callback_from,
-               details={"note": note} if note else None)
+        _apply(uow, ticket, action, actor=actor, callback_from=callback_from)
+        if text:   # free text goes with the ticket's notes (purged with it), not into the audit trail
+            _add_note(uow, ticket, text, actor)
         return finish(uow, ticket_view(ticket))
 
 

@@ -2,9 +2,10 @@
 
 A file is accepted by what it contains, never by its name or the type the browser claims:
 a PDF (with its end marker), or a JPEG or PNG that Pillow can open, verify and decode in
-full. It is stored outside the web root, in settings.upload_dir (mode 0700), under a random
-name; it is written to a temporary file first and renamed, so a half-written file never
-carries a real name. Stored files are opened only by a name of exactly that form.
+full. It is stored encrypted (the data key, as the database's personal fields), outside the
+web root, in settings.upload_dir (mode 0700), under a random name; it is written to a
+temporary file first and renamed, so a half-written file never carries a real name. Stored
+files are opened only by a name of exactly that form.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import BinaryIO
 
 from PIL import Image
 
+from proxy_service.crypto import decrypt_bytes, encrypt_bytes, reencrypt_bytes
 from proxy_service.services.errors import InvalidRequest
 
 CHUNK_BYTES = 64 * 1024
@@ -146,10 +148,22 @@ def store(stream: BinaryIO, upload_dir: Path | str, max_bytes: int) -> str:
     temp = _spool(stream, directory, max_bytes)
     try:
         name = f"{uuid.uuid4().hex}.{_kind_of(temp)}"
-        os.replace(temp, directory / name)
+        _write_atomically(directory, name, encrypt_bytes(temp.read_bytes()))
     finally:
         temp.unlink(missing_ok=True)
     return name
+
+
+def _write_atomically(directory: Path, name: str, content: bytes) -> None:
+    handle, partial = tempfile.mkstemp(dir=directory, prefix=".upload-", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, directory / name)
+    finally:
+        Path(partial).unlink(missing_ok=True)
 
 
 def stored_path(upload_dir: Path | str, name: str | None) -> Path:
@@ -163,8 +177,21 @@ def stored_path(upload_dir: Path | str, name: str | None) -> Path:
     return path
 
 
-def open_stored(upload_dir: Path | str, name: str | None) -> BinaryIO:
-    return open(stored_path(upload_dir, name), "rb")
+def read_stored(upload_dir: Path | str, name: str | None) -> bytes:
+    """A stored file's content, decrypted."""
+    return decrypt_bytes(stored_path(upload_dir, name).read_bytes())
+
+
+def reencrypt_stored(upload_dir: Path | str) -> int:
+    """Every stored file under the newest data key (key rotation); returns how many."""
+    directory, count = Path(upload_dir), 0
+    if not directory.is_dir():
+        return 0
+    for path in directory.iterdir():
+        if STORED_NAME.fullmatch(path.name):
+            _write_atomically(directory, path.name, reencrypt_bytes(path.read_bytes()))
+            count += 1
+    return count
 
 
 def kind_of_name(name: str) -> str:

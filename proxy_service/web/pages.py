@@ -27,6 +27,7 @@ NOTICES = {
     "rejected": "已退回，并写明了原因。", "filed": "申请已提交。", "already_filed": "这份申请已经提交过了，没有重复提交。",
     "user_created": "账号已建好。", "user_updated": "账号已更新。", "password_reset": "密码已重置，账号已解锁。",
     "signed_out": "您已退出登录。",
+    "consent_withdrawn": "已撤回同意：预约已取消，居民的个人信息已删除。",
 }
 
 

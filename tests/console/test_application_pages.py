@@ -138,7 +138,7 @@ def test_worker_files_with_a_pdf(worker, uow_factory, console_settings):
     assert re.fullmatch(r"[0-9a-f]{32}\.pdf", name) and "委托书" not in name
     assert stored_files(console_settings) - before == {name}
     path = Path(console_settings.upload_dir) / name
-    assert path.read_bytes() == PDF
+    assert uploads.read_stored(console_settings.upload_dir, name) == PDF and b"%PDF" not in path.read_bytes()
     package = Path(proxy_service.__file__).resolve().parent
     assert package not in path.resolve().parents
     assert Path(console_settings.upload_dir).stat().st_mode & 0o777 == 0o700
@@ -442,13 +442,14 @@ def test_a_post_without_the_csrf_token_is_refused_and_stores_nothing(worker, uow
 ])
 def test_only_names_the_store_gave_out_can_be_opened(console_settings, name):
     with pytest.raises(InvalidRequest):
-        uploads.open_stored(console_settings.upload_dir, name)
+        uploads.read_stored(console_settings.upload_dir, name)
 
 
-def test_a_stored_file_opens_by_its_name(console_settings):
+def test_a_stored_file_is_encrypted_on_disk_and_opens_by_its_name(console_settings):
     name = uploads.store(io.BytesIO(PDF), console_settings.upload_dir, console_settings.upload_max_bytes)
-    with uploads.open_stored(console_settings.upload_dir, name) as stored:
-        assert stored.read() == PDF
+    on_disk = uploads.stored_path(console_settings.upload_dir, name).read_bytes()
+    assert uploads.PDF_MAGIC not in on_disk and b"%%EOF" not in on_disk
+    assert uploads.read_stored(console_settings.upload_dir, name) == PDF
     uploads.delete(console_settings.upload_dir, name)
     assert name not in stored_files(console_settings)
 

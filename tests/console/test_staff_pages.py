@@ -13,7 +13,7 @@ from proxy_service.services import bookings, tickets
 from proxy_service.services.common import now
 from proxy_service.services.residents import ResidentInput
 from tests.console.conftest import post_form
-from tests.proxy.builders import booking_request, random_phone, ticket_request
+from tests.proxy.builders import bookable_day, booking_request, random_phone, ticket_request
 
 
 @pytest.fixture(scope="module")
@@ -364,3 +364,33 @@ def test_opening_a_ticket_with_the_callers_words_is_audited_once_per_view(staff,
     views = [actor for action, actor, _details in audit_actions(uow_factory, view["id"]) if action == "view_transcript"]
     assert views == [staff.account.username] * 2
     assert "查看对话记录" in staff.get(f"/tickets/{view['id']}").text
+
+
+def test_staff_record_a_withdrawn_consent_from_the_bookings_page_after_confirming(staff, uow_factory):
+    request = booking_request(day=bookable_day(4), resident=ResidentInput(name="吴阿婆", phone=random_phone()))
+    booked = bookings.create_booking(uow_factory(), request, actor="test")
+    page_path = f"/bookings?day={request.day.isoformat()}"
+    assert f'action="/bookings/{booked["reference"]}/withdraw-consent"' in staff.get(page_path).text
+    path = f"/bookings/{booked['reference']}/withdraw-consent"
+    unconfirmed = post_form(staff, path, {"day": request.day.isoformat()}, token_from=page_path)
+    assert unconfirmed.status_code == 422 and "已核实是居民本人要求" in unconfirmed.text
+    with uow_factory() as uow:
+        assert uow.bookings.by_reference(booked["reference"]).status == "confirmed"      # nothing changed
+    done = post_form(staff, path, {"day": request.day.isoformat(), "confirmed": "yes"}, token_from=page_path)
+    assert done.status_code == 303 and done.headers["location"] == f"{page_path}&done=consent_withdrawn"
+    after = staff.get(done.headers["location"])
+    assert "已撤回同意" in after.text and "已撤回，信息已删除" in after.text
+    with uow_factory() as uow:
+        booking = uow.bookings.by_reference(booked["reference"])
+        assert booking.status == "cancelled" and booking.resident.name_enc is None
+        assert uow.audit.for_entity("residents", booking.resident_id)[-1].actor == staff.account.username
+
+
+def test_a_community_worker_cannot_withdraw_consent_for_anyone(as_role, uow_factory):
+    booked = bookings.create_booking(uow_factory(), booking_request(day=bookable_day(5)), actor="test")
+    worker = as_role("worker")
+    refused = post_form(worker, f"/bookings/{booked['reference']}/withdraw-consent", {"confirmed": "yes"},
+                        token_from="/applications")
+    assert refused.status_code == 403
+    with uow_factory() as uow:
+        assert uow.bookings.by_reference(booked["reference"]).status == "confirmed"

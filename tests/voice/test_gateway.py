@@ -13,6 +13,7 @@ from twilio.request_validator import RequestValidator
 
 from actions.speech import spoken_digits
 from catalogue import load_catalogue
+from proxy_service.crypto import decrypt
 from tests.test_booking_conversation import rows
 from tests.voice.conftest import TWILIO_TOKEN, place_call, recorded, said
 from tools.speech_material import over_the_phone, turn_ends
@@ -23,12 +24,12 @@ GREETING = "政务帮办热线"
 
 
 def tickets_of(database_url: str, call_sid: str) -> list[tuple]:
-    return rows(database_url, "SELECT t.reference, t.reason, t.transcript FROM handoff_tickets t "
+    return rows(database_url, "SELECT t.reference, t.reason, t.transcript_enc FROM handoff_tickets t "
                               "WHERE t.conversation_id = :c", c=call_sid)
 
 
 def caller_lines(transcript) -> list[str]:
-    turns = transcript if isinstance(transcript, list) else json.loads(transcript)
+    turns = json.loads(decrypt(transcript))
     return [turn["text"] for turn in turns if turn["speaker"] == "caller"]
 
 
@@ -202,5 +203,5 @@ def test_when_the_assistant_is_down_the_caller_gets_an_apology_and_a_callback(ap
         call = place_call(url, dead_rasa, said("好的，麻烦给我回个电话"))
     [(_reference, reason, transcript)] = tickets_of(api_database_url, call["call_sid"])
     assert reason == "timeout" and call["hung_up_by_bot"]
-    turns = transcript if isinstance(transcript, list) else json.loads(transcript)
+    turns = json.loads(decrypt(transcript))
     assert "回电话" in turns[0]["text"] and "回" in caller_lines(turns)[0], turns

@@ -127,7 +127,7 @@ def read_wav(path):
 
 def test_cli_writes_what_a_caller_hears(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(tts, "TTS_CACHE_DIR", tmp_path / "cache")
-    text = "您好，这里是政务帮办热线。请问您要办什么事？"
+    text = "您好，这里是政务帮办热线。您想预约办哪件事？"      # two fixed sentences: cacheable
     assert tts.main([text, "--out", str(tmp_path / "fresh.wav"), "--no-cache"]) == 0
     assert not (tmp_path / "cache").exists()                        # --no-cache stores nothing
     assert tts.main([text, "--out", str(tmp_path / "first.wav")]) == 0
@@ -179,3 +179,18 @@ def test_warm_renders_every_fixed_sentence_once(tmp_path):
     first = asyncio.run(warm(chain))
     assert first == {"espeak-ng": len(texts)}
     assert asyncio.run(warm(chain)) == {"cache": len(texts)}
+
+
+def test_only_fixed_sentences_reach_the_disk_and_old_read_backs_are_pruned(tmp_path):
+    read_back = "好的，王秀英，电话一三八一二三四五六七八，对吗？"      # a name and a phone number
+    chain = SpeechChain([EspeakNg()], cache_dir=tmp_path)
+    assert tts.fixed_sentence(TEXT) and not tts.fixed_sentence(read_back)
+    spoken = asyncio.run(chain.speak(read_back))
+    assert spoken.pcm and not spoken.cached
+    asyncio.run(chain.speak(TEXT))
+    assert [p.name for p in tmp_path.iterdir()] == [chain._path(chain.engines[0], TEXT).name]
+    assert chain.cached(read_back) is None and asyncio.run(chain.speak(TEXT)).cached
+    # A file an older gateway wrote for a read-back (its name a hash of the text) is removed.
+    leftover = chain._path(chain.engines[0], read_back)
+    leftover.write_bytes((tmp_path / chain._path(chain.engines[0], TEXT).name).read_bytes())
+    assert chain.prune() == 1 and not leftover.exists() and chain.cached(TEXT) is not None

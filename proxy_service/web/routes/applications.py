@@ -7,10 +7,11 @@ complete, reject). The logic lives in services.applications and services.uploads
 from __future__ import annotations
 
 import uuid
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
 from proxy_service.services import application_form, applications, consent_texts, uploads
@@ -135,9 +136,10 @@ def download_authorisation(request: Request, application_id: int, account: Accou
             upload_dir=request.app.state.settings.upload_dir)
     except NotPermitted as refused:
         raise Forbidden(refused.zh) from None
-    return FileResponse(found["path"], media_type=found["media_type"], filename=found["filename"],
-                        content_disposition_type="attachment",
-                        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+    disposition = f"attachment; filename*=utf-8''{quote(found['filename'])}"
+    return Response(found["content"], media_type=found["media_type"],
+                    headers={"Content-Disposition": disposition, "X-Content-Type-Options": "nosniff",
+                             "Cache-Control": "no-store"})
 
 
 # ---- staff -------------------------------------------------------------------------------
