@@ -17,7 +17,6 @@ from actions.settings import today
 from actions.turns import caller_number, channel_of, latest_intent
 from contract import READABLE, TICKET_SLOTS
 
-MAX_TURNS, MAX_TEXT = 500, 2000
 REASON_BY_INTENT = {"complaint": "complaint", "distress": "distress"}
 # What callers say of themselves that raises a ticket's priority.
 AGE_SAID = re.compile(r"(?:我|本人|今年|老人|我妈|我爸|她|他)[^，。？！]{0,4}?([一二三四五六七八九十百]+|\d{2,3})(?:岁|周岁|多岁|了)")
@@ -35,9 +34,9 @@ def transcript(tracker: Tracker) -> list[dict[str, Any]]:
                     continue
             at = event.get("timestamp")
             turns.append({"speaker": "caller" if event["event"] == "user" else "bot",
-                          "text": text[:MAX_TEXT],
+                          "text": text,
                           "at": datetime.fromtimestamp(at).isoformat(timespec="seconds") if at else None})
-    return turns[-MAX_TURNS:]
+    return contract.fit_transcript(turns)
 
 
 def total_fallbacks(tracker: Tracker) -> int:

@@ -51,6 +51,28 @@ HANG_UP = {HANGUP: True}
 # The assistant's slots a ticket carries, as staff read them in the console.
 TICKET_SLOTS = {"service": "要办的事", "booking_mode": "办理方式", "booking_slot": "预约时间",
                 "person_name": "姓名", "lookup_reference": "要查的编号"}
+# A ticket's transcript must fit the API's limits (500 turns, a 256 KiB body) however long
+# the call was: the newest turns are kept, within this many turns and UTF-8 bytes of text.
+TRANSCRIPT_MAX_TURNS, TRANSCRIPT_MAX_BYTES, TURN_MAX_CHARS = 400, 128 * 1024, 2000
+EARLIER_TURNS_LEFT_OUT = "（前面还有{count}句对话，太长没有附上）"
+
+
+def fit_transcript(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The newest turns that fit, each text cut to TURN_MAX_CHARS, with a first line saying
+    how many earlier ones were left out (so a long call is still handed over)."""
+    kept: list[dict[str, Any]] = []
+    size = 0
+    for turn in reversed(turns):
+        turn = {**turn, "text": str(turn.get("text", ""))[:TURN_MAX_CHARS]}
+        size += len(turn["text"].encode()) + 64          # the text, and the JSON around it
+        if len(kept) == TRANSCRIPT_MAX_TURNS - 1 or size > TRANSCRIPT_MAX_BYTES:
+            break
+        kept.append(turn)
+    left_out = len(turns) - len(kept)
+    if left_out:
+        kept.append({"speaker": "bot", "text": EARLIER_TURNS_LEFT_OUT.format(count=left_out),
+                     "at": turns[0].get("at")})
+    return kept[::-1]
 
 # ---- digits -----------------------------------------------------------------------------
 _TO_ASCII = str.maketrans("零〇一幺二两三四五六七八九", "0011223456789")

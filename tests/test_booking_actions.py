@@ -13,6 +13,7 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import text
 
+import contract
 from actions import settings
 from actions.booking_form import SubmitBooking, ValidateBookingForm
 from actions.conversation import ActionHandOff
@@ -207,6 +208,22 @@ def test_mode_not_offered_is_refused(actions_use_api):
                                                            {"service": "social_security_enrolment",
                                                             "booking_mode": None}))
     assert slots["booking_mode"] is None and "不能上门" in texts[0]
+
+
+def test_a_very_long_call_is_still_handed_over_with_its_latest_turns(actions_use_api, api_database_url):
+    # 400 exchanges of long answers: far more than the API takes (500 turns, a 256 KiB body).
+    long_answer = "您说的这件事要先到社区开证明，" * 20
+    events = [e for i in range(400) for e in (user(f"第{i}个问题，我再问一下", "inform", metadata=CALLER),
+                                             bot(long_answer))]
+    sender = f"CA{uuid.uuid4().hex}"
+    texts, slots, _ = run(ActionHandOff(), tracker(*events, user("转人工", "request_human", metadata=CALLER),
+                                                   sender=sender))
+    assert slots.get("handoff_ticket"), texts
+    [(transcript,)] = query(api_database_url, "SELECT transcript_enc FROM handoff_tickets WHERE conversation_id = :c",
+                            c=sender)
+    turns = json.loads(decrypt(transcript))
+    assert "前面还有" in turns[0]["text"] and turns[-1]["text"] == "转人工"
+    assert len(turns) <= contract.TRANSCRIPT_MAX_TURNS
 
 
 def test_handoff_writes_the_ticket_with_the_conversation(actions_use_api, api_database_url):

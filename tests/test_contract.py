@@ -38,3 +38,13 @@ def test_digits_and_ordinals():
     assert contract.ordinal("就第二个吧", 3) == 1 and contract.ordinal("最后一个", 3) == 2
     assert contract.ordinal("第三个", 2) is None and contract.ordinal("随便", 3) is None
     assert all(contract.ordinal(p, 3) is not None for p in contract.ORDINAL_PHRASES)
+
+
+def test_a_transcript_is_fitted_newest_first_with_a_note_of_what_was_left_out():
+    turns = [{"speaker": "caller", "text": f"第{i}句" + "很长" * 3000, "at": None} for i in range(1000)]
+    fitted = contract.fit_transcript(turns)
+    assert fitted[0]["text"] == contract.EARLIER_TURNS_LEFT_OUT.format(count=1000 - (len(fitted) - 1))
+    assert fitted[-1]["text"].startswith("第999句") and all(len(t["text"]) <= contract.TURN_MAX_CHARS for t in fitted)
+    assert sum(len(t["text"].encode()) for t in fitted) <= contract.TRANSCRIPT_MAX_BYTES
+    short = turns[:3]
+    assert [t["text"][:3] for t in contract.fit_transcript(short)] == ["第0句", "第1句", "第2句"]

@@ -33,7 +33,7 @@ from typing import Awaitable, Callable
 import numpy as np
 import soxr
 
-from contract import GREET, HUMAN, READABLE, REPEAT, SILENCE
+from contract import GREET, HUMAN, READABLE, REPEAT, SILENCE, TRANSCRIPT_MAX_TURNS, fit_transcript
 from voice import records
 from voice.asr import Recognizer
 from voice.audio import ASR_RATE, PHONE_RATE, mulaw_to_pcm16, speech_to_phone
@@ -80,11 +80,10 @@ class CallLog:
     """What the gateway itself heard and said: the transcript of a callback ticket when
     Rasa (which keeps the real transcript) cannot be reached."""
 
-    turns: list[dict] = field(default_factory=list)
+    turns: deque = field(default_factory=lambda: deque(maxlen=TRANSCRIPT_MAX_TURNS))
 
     def add(self, speaker: str, text: str) -> None:
-        self.turns.append({"speaker": speaker, "text": text[:2000],
-                           "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        self.turns.append({"speaker": speaker, "text": text, "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 
 class CallSession:
@@ -311,7 +310,7 @@ class CallSession:
             await self._bot_turn(BotTurn(texts=[CALLBACK_DECLINED], hangup=True))
             return
         ticket = await records.file_callback(self.call_id or "unknown", caller_phone=self.caller,
-                                             channel=self.channel, transcript=self.log.turns)
+                                             channel=self.channel, transcript=fit_transcript(self.log.turns))
         await self._bot_turn(BotTurn(texts=[CALLBACK_FILED if ticket else CALLBACK_FAILED], hangup=True))
 
     async def _busy_line(self) -> None:

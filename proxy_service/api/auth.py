@@ -23,3 +23,9 @@ def requester(request: Request, conversation_id: str | None) -> str:
     if conversation_id:
         return f"conversation:{conversation_id}"
     return f"client:{request.client.host if request.client else 'unknown'}"
+
+
+def api_actor(named: str) -> str:
+    """Who the audit trail says acted through the API: the name the calling service gives,
+    marked as given through the API (the service token proves the service, not the person)."""
+    return f"api:{named}"[:64]

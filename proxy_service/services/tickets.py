@@ -197,6 +197,7 @@ def change_ticket(uow, ticket_id: int, action: str, *, actor: str, callback_from
     text = _note_text(note, required=False, field="note")
     with uow:
         ticket = _ticket(uow, ticket_id, for_update=True)
+        _check_release(ticket, action, actor, is_admin=False)
         _apply(uow, ticket, action, actor=actor, callback_from=callback_from)
         if text:   # free text goes with the ticket's notes (purged with it), not into the audit trail
             _add_note(uow, ticket, text, actor)
@@ -400,13 +401,19 @@ def staff_action(uow, ticket_id: int, action: str, *, actor: str, is_admin: bool
     text = _note_text(note, required=False, field="resolve_note") if action == "resolve" else ""
     with uow:
         ticket = _ticket(uow, ticket_id, for_update=True)
-        if action == "release" and ticket.status == "claimed" and not (is_admin or ticket.assignee == actor):
-            raise NotAllowed("只有接单的人或管理员才能把工单放回队列。",
-                             "only the assignee or an administrator may release a ticket.")
+        _check_release(ticket, action, actor, is_admin)
         _apply(uow, ticket, action, actor=actor, callback_from=callback_from)
         if text:
             _add_note(uow, ticket, text, actor)
         return finish(uow, ticket_view(ticket))
+
+
+def _check_release(ticket: m.HandoffTicket, action: str, actor: str, is_admin: bool) -> None:
+    """A claimed ticket goes back to the queue only by the one who claimed it (or an admin),
+    through the console and the API alike."""
+    if action == "release" and ticket.status == "claimed" and not (is_admin or ticket.assignee == actor):
+        raise NotAllowed("只有接单的人或管理员才能把工单放回队列。",
+                         "only the assignee or an administrator may release a ticket.")
 
 
 def callback_input_range() -> tuple[str, str]:

@@ -145,6 +145,9 @@ def test_ticket_flow_through_the_api(client):
     assert claim.status_code == 200 and claim.json()["status"] == "claimed"
     again = client.post(f"/api/tickets/{ticket['id']}/actions", headers=AUTH, json={"action": "claim", "actor": "staff-2"})
     assert again.status_code == 409
+    # Only who claimed it puts it back; the audit trail marks names given through the API.
+    taken = client.post(f"/api/tickets/{ticket['id']}/actions", headers=AUTH, json={"action": "release", "actor": "staff-2"})
+    assert taken.status_code == 403 and claim.json()["assignee"] == "api:staff-1"
     done = client.post(f"/api/tickets/{ticket['id']}/actions", headers=AUTH, json={"action": "resolve", "actor": "staff-1"})
     assert done.json()["status"] == "resolved"
     queues = {q["code"]: q for q in client.get("/api/queues", headers=AUTH).json()}

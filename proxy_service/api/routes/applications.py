@@ -4,7 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from proxy_service.api import schemas as s
-from proxy_service.api.auth import AUTHENTICATED
+from proxy_service.api.auth import AUTHENTICATED, api_actor
 from proxy_service.api.idempotency import respond_once
 from proxy_service.services import applications
 from proxy_service.services.residents import ResidentInput
@@ -22,7 +22,7 @@ def create_application(body: s.ApplicationIn, request: Request):
         agent_phone=body.agent_phone, agent_id_number=body.agent_id_number,
         sensitive_consent_given=body.consent.sensitive_given)
     return respond_once("application.create", request, body.dict(),
-                        lambda uow: applications.file_application(uow, req, actor=body.filed_by))
+                        lambda uow: applications.file_application(uow, req, actor=api_actor(body.filed_by)))
 
 
 @router.get("/api/applications")
@@ -41,4 +41,4 @@ def get_application(application_id: int, request: Request):
 def application_action(application_id: int, body: s.ApplicationActionIn, request: Request):
     return respond_once("application.action", request, {"id": application_id, **body.dict()},
                         lambda uow: applications.change_application(uow, application_id, body.action,
-                                                                    actor=body.actor, note=body.note))
+                                                                    actor=api_actor(body.actor), note=body.note))

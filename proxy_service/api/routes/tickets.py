@@ -4,7 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from proxy_service.api import schemas as s
-from proxy_service.api.auth import AUTHENTICATED
+from proxy_service.api.auth import AUTHENTICATED, api_actor
 from proxy_service.api.idempotency import respond_once
 from proxy_service.services import tickets
 
@@ -39,5 +39,5 @@ def get_ticket(ticket_id: int, request: Request):
 @router.post("/api/tickets/{ticket_id}/actions")
 def ticket_action(ticket_id: int, body: s.TicketActionIn, request: Request):
     return respond_once("ticket.action", request, {"id": ticket_id, **body.dict()},
-                        lambda uow: tickets.change_ticket(uow, ticket_id, body.action, actor=body.actor,
+                        lambda uow: tickets.change_ticket(uow, ticket_id, body.action, actor=api_actor(body.actor),
                                                           callback_from=body.callback_from, note=body.note))
