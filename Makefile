@@ -102,7 +102,7 @@ tts-warm: install
 	$(RUN) python -m voice.tts_warm
 
 eval-nlu: train
-	$(RUN) python -m tools.eval_nlu --update-readme --without-pinyin --cross-validation
+	$(RUN) python -m tools.eval_nlu --update-readme --without-pinyin --cross-validation --keep-models var/models-compare
 
 validate: install
 	$(RUN) rasa data validate --config assistant/config.yml --domain assistant/domain --data nlu_data

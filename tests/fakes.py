@@ -62,6 +62,11 @@ class FakeByReference(FakeRepository):
         return self._one(reference=reference)
 
 
+class FakeTickets(FakeByReference):
+    def unresolved_for_conversation(self, conversation_id):
+        return next((t for t in self._find(conversation_id=conversation_id) if t.status != "resolved"), None)
+
+
 class FakeResidents(FakeRepository):
     def find_by_phone_hash(self, phone_hash):
         return self._find(phone_hash=phone_hash)
@@ -99,7 +104,7 @@ class FakeUnitOfWork:
         self.residents, self.consents = FakeResidents(s, "residents"), FakeRepository(s, "consents")
         self.places, self.queues = FakeByCode(s, "service_places"), FakeByCode(s, "staff_queues")
         self.slots = FakeSlots(s, "time_slots")
-        self.bookings, self.tickets = FakeByReference(s, "bookings"), FakeByReference(s, "handoff_tickets")
+        self.bookings, self.tickets = FakeByReference(s, "bookings"), FakeTickets(s, "handoff_tickets")
         self.applications = FakeByReference(s, "proxy_applications")
         self.audit, self.outbox = FakeAudit(s, "audit_events"), FakeRepository(s, "notifications")
         self.idempotency_records = FakeRepository(s, "idempotency_keys")

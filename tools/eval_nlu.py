@@ -11,7 +11,7 @@ Three held-out sets, written separately from the training data and from each oth
 All three are sentences we wrote: real residents' questions, which this repository does not
 hold, are harder.
 
-    python -m tools.eval_nlu [--update-readme] [--cross-validation] [--without-pinyin]
+    python -m tools.eval_nlu [--update-readme] [--cross-validation] [--without-pinyin] [--keep-models DIR]
 
 Writes reports/nlu_eval.json (Rasa's per-intent reports) and reports/nlu_eval.md (tables),
 and with --update-readme replaces the tables in README.md. --cross-validation adds 5-fold
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -194,6 +195,8 @@ def main() -> int:
     parser.add_argument("--cross-validation", action="store_true", help="also 5-fold cross-validation (slow)")
     parser.add_argument("--without-pinyin", action="store_true", help="also without the pinyin featurizer")
     parser.add_argument("--model", type=Path, default=None, help="a trained model (default: the current one)")
+    parser.add_argument("--keep-models", type=Path, default=None,
+                        help="keep the model trained without pinyin there (for bench.recognition --compare-model)")
     args = parser.parse_args()
     model = args.model or ensure_model()
     curve = fallback_curve(model)
@@ -216,6 +219,9 @@ def main() -> int:
             add("5-fold cross-validation", cross_validate())
         if args.without_pinyin:
             plain = train_without_pinyin(Path(scratch))
+            if args.keep_models:
+                args.keep_models.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(plain, args.keep_models / plain.name)
             for name, (_, path) in HELDOUT_SETS.items():
                 add(f"{name} without pinyin", evaluate(plain, path))
             if args.cross_validation:

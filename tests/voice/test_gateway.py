@@ -29,7 +29,7 @@ def tickets_of(database_url: str, call_sid: str) -> list[tuple]:
 
 
 def caller_lines(transcript) -> list[str]:
-    turns = json.loads(decrypt(transcript))
+    turns = transcript if isinstance(transcript, list) else json.loads(decrypt(transcript))
     return [turn["text"] for turn in turns if turn["speaker"] == "caller"]
 
 
