@@ -115,7 +115,7 @@ def stored_responses(api_database_url, trk) -> int:
 def test_a_slow_write_is_retried_with_the_same_key_and_books_once(actions_use_api, api_database_url, monkeypatch):
     # The caller's wait (1 s here, 8 s by default) runs out while the API waits for the lock;
     # the API still commits later. The retry, with the same key, gets that booking back.
-    texts, slots, trk = booking_behind_a_lock(api_database_url, monkeypatch, timeout=1.0, attempts=3, lock=2.5,
+    texts, slots, trk = booking_behind_a_lock(api_database_url, monkeypatch, timeout=1.0, attempts=5, lock=2.5,
                                               name="赵慢慢")
     assert texts[0].startswith("预约好了"), texts
     rows = query(api_database_url, "SELECT reference FROM bookings WHERE reference = :r", r=slots["booking_reference"])

@@ -103,6 +103,10 @@ class Line:
     closed: bool = False
 
 
+class CallRefused(Exception):
+    """The call could not be placed; the message says why, in one sentence."""
+
+
 class Simulator:
     def __init__(self, url: str, *, auth_token: str, sign_url: str | None = None, caller: str = "+8613800138000",
                  call_sid: str | None = None, speed: float = 1.0, barge_in_ms: int | None = None,
@@ -125,6 +129,20 @@ class Simulator:
         return await stream_parameters(self.url, self.sign_url, self.auth_token, self.caller, self.call_sid)
 
     async def run(self, turns: list[CallerTurn]) -> dict:
+        """The whole call; CallRefused (one sentence) when the gateway cannot be reached or
+        refuses the call's signature."""
+        try:
+            return await self._call(turns)
+        except (httpx.HTTPStatusError, websockets.InvalidStatusCode) as error:
+            status = error.response.status_code if isinstance(error, httpx.HTTPStatusError) else error.status_code
+            if status == 403:
+                raise CallRefused(f"语音网关拒绝了这个电话：签名不对。模拟器和网关用的 TWILIO_AUTH_TOKEN 不一样"
+                                  f"（开发机上两边都读 var/secrets.env；环境变量优先）。") from None
+            raise CallRefused(f"语音网关回答了 HTTP {status}，电话没有接通。") from None
+        except (OSError, httpx.TransportError) as error:
+            raise CallRefused(f"连不上语音网关 {self.url}（{type(error).__name__}）。请先运行 make run。") from None
+
+    async def _call(self, turns: list[CallerTurn]) -> dict:
         parameters = await self.answer()
         signature = RequestValidator(self.auth_token).compute_signature(self.sign_url, {})
         results = [TurnResult(caller="(call starts)", started=time.time(), last_frame=time.monotonic())]
@@ -347,7 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     simulator = Simulator(args.url, auth_token=os.environ[secrets.TWILIO_AUTH_TOKEN], sign_url=args.sign_url,
                           caller=args.caller, call_sid=args.call_sid, speed=args.speed,
                           barge_in_ms=args.barge_in_ms, max_seconds=args.max_seconds)
-    outcome = asyncio.run(simulator.run(args.turns))
+    try:
+        outcome = asyncio.run(simulator.run(args.turns))
+    except CallRefused as refused:
+        print(refused, file=sys.stderr)
+        return 2
     write_wav(args.out, bytes(simulator.line.heard))
     turns = tracker_turns(args.rasa_url, outcome["call_sid"], outcome["results"])
     report = {"call_sid": outcome["call_sid"], "turns": turns, "bot_audio": str(args.out),

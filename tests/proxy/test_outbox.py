@@ -169,7 +169,7 @@ def test_a_second_worker_skips_rows_another_holds_instead_of_waiting(uow_factory
 
 def test_a_hung_provider_stalls_no_write(uow_factory, clean_outbox):
     _queue_messages(uow_factory, 1)
-    client = CountingClient(pause=2.0)
+    client = CountingClient(pause=3.0)
     worker = threading.Thread(target=notifications.deliver_pending, args=(uow_factory, lambda: client, 10))
     worker.start()
     time.sleep(0.5)                                   # the worker is inside send() now
@@ -177,7 +177,7 @@ def test_a_hung_provider_stalls_no_write(uow_factory, clean_outbox):
     tickets.create_ticket(uow_factory(), ticket_request(), actor="a")
     took = time.monotonic() - started
     worker.join()
-    assert client.sent and took < 1.5
+    assert client.sent and took < 2.0          # it did not wait for the provider's remaining 2.5 s
 
 
 def test_a_crash_after_sending_never_sends_again(uow_factory, clean_outbox):

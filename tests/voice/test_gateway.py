@@ -205,3 +205,18 @@ def test_when_the_assistant_is_down_the_caller_gets_an_apology_and_a_callback(ap
     assert reason == "timeout" and call["hung_up_by_bot"]
     turns = json.loads(decrypt(transcript))
     assert "回电话" in turns[0]["text"] and "回" in caller_lines(turns)[0], turns
+
+
+def test_a_call_with_the_wrong_token_or_no_gateway_gets_one_clear_sentence(gateway, monkeypatch, capsys):
+    from tools.services import free_port
+    from voice import call_simulator
+
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "not-the-gateway-s-token")
+    assert call_simulator.main(["--url", gateway, "--dtmf", "0"]) == 2
+    refused = capsys.readouterr().err.strip()
+    assert "签名不对" in refused and "TWILIO_AUTH_TOKEN" in refused and "Traceback" not in refused
+    assert len(refused.splitlines()) == 1
+    nowhere = f"ws://127.0.0.1:{free_port()}/twilio/stream"
+    assert call_simulator.main(["--url", nowhere, "--dtmf", "0"]) == 2
+    unreachable = capsys.readouterr().err
+    assert "连不上语音网关" in unreachable and "make run" in unreachable and "Traceback" not in unreachable
