@@ -13,8 +13,8 @@ import time
 from typing import Any
 
 import requests
-from urllib3.exceptions import NewConnectionError
 from rasa_sdk import Tracker
+from urllib3.exceptions import NewConnectionError
 
 from actions import settings
 

@@ -12,7 +12,7 @@ agree on — one definition of each, imported by all three, depending on none of
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Sequence
 
 # ---- pseudo-intents (voice gateway → Rasa) ---------------------------------------------
 GREET, SILENCE, HUMAN, REPEAT = "/greet", "/silence", "/request_human", "/repeat"
@@ -57,9 +57,10 @@ TRANSCRIPT_MAX_TURNS, TRANSCRIPT_MAX_BYTES, TURN_MAX_CHARS = 400, 128 * 1024, 20
 EARLIER_TURNS_LEFT_OUT = "（前面还有{count}句对话，太长没有附上）"
 
 
-def fit_transcript(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def fit_transcript(turns: Sequence[dict[str, Any]], said: int | None = None) -> list[dict[str, Any]]:
     """The newest turns that fit, each text cut to TURN_MAX_CHARS, with a first line saying
-    how many earlier ones were left out (so a long call is still handed over)."""
+    how many earlier ones were left out (so a long call is still handed over). `said`: how
+    many turns there were in all, when `turns` already holds only the latest."""
     kept: list[dict[str, Any]] = []
     size = 0
     for turn in reversed(turns):
@@ -68,7 +69,7 @@ def fit_transcript(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if len(kept) == TRANSCRIPT_MAX_TURNS - 1 or size > TRANSCRIPT_MAX_BYTES:
             break
         kept.append(turn)
-    left_out = len(turns) - len(kept)
+    left_out = (said if said is not None else len(turns)) - len(kept)
     if left_out:
         kept.append({"speaker": "bot", "text": EARLIER_TURNS_LEFT_OUT.format(count=left_out),
                      "at": turns[0].get("at")})

@@ -39,47 +39,35 @@ def _keys(key: str | None) -> tuple[str, ...]:
     return (key,) if key else get_settings().data_keys
 
 
-def encrypt(plain: str | None, key: str | None = None) -> str | None:
-    if plain is None:
-        return None
-    return _fernet(_keys(key)).encrypt(plain.encode()).decode()
+def encrypt_bytes(plain: bytes, key: str | None = None) -> bytes:
+    return _fernet(_keys(key)).encrypt(plain)
 
 
-def decrypt(token: str | None, key: str | None = None) -> str | None:
-    if token is None:
-        return None
+def decrypt_bytes(token: bytes, key: str | None = None) -> bytes:
     try:
-        return _fernet(_keys(key)).decrypt(token.encode()).decode()
+        return _fernet(_keys(key)).decrypt(token)
     except InvalidToken as error:
         raise ValueError("stored personal data cannot be decrypted with these keys") from error
-
-
-def encrypt_bytes(plain: bytes) -> bytes:
-    return _fernet(_keys(None)).encrypt(plain)
-
-
-def decrypt_bytes(token: bytes) -> bytes:
-    try:
-        return _fernet(_keys(None)).decrypt(token)
-    except InvalidToken as error:
-        raise ValueError("stored file cannot be decrypted with these keys") from error
 
 
 def reencrypt_bytes(token: bytes) -> bytes:
+    """The same plaintext under the newest key (MultiFernet.rotate), for key rotation."""
     try:
         return _fernet(get_settings().data_keys).rotate(token)
     except InvalidToken as error:
-        raise ValueError("stored file cannot be decrypted with these keys") from error
+        raise ValueError("stored personal data cannot be decrypted with these keys") from error
+
+
+def encrypt(plain: str | None, key: str | None = None) -> str | None:
+    return None if plain is None else encrypt_bytes(plain.encode(), key).decode()
+
+
+def decrypt(token: str | None, key: str | None = None) -> str | None:
+    return None if token is None else decrypt_bytes(token.encode(), key).decode()
 
 
 def reencrypt(token: str | None) -> str | None:
-    """The same plaintext under the newest key (MultiFernet.rotate), for key rotation."""
-    if token is None:
-        return None
-    try:
-        return _fernet(get_settings().data_keys).rotate(token.encode()).decode()
-    except InvalidToken as error:
-        raise ValueError("stored personal data cannot be decrypted with these keys") from error
+    return None if token is None else reencrypt_bytes(token.encode()).decode()
 
 
 def lookup_hash(value: str, key: str | None = None) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import declarative_base, relationship
+from sqlalchemy.orm import declarative_base, deferred, relationship
 
 from proxy_service.crypto import EncryptedJSON, EncryptedText
 
@@ -174,7 +174,8 @@ class HandoffTicket(Base):
     conversation_id = Column(String(128), nullable=False, index=True)
     caller_phone_enc = Column(Text)
     caller_last4 = Column(String(4))
-    transcript = Column("transcript_enc", EncryptedJSON, nullable=False)  # [{"speaker", "text", "at"}]
+    # [{"speaker", "text", "at"}]; loaded (and decrypted) only when read, not for queue lists.
+    transcript = deferred(Column("transcript_enc", EncryptedJSON, nullable=False))
     filled_slots = Column("filled_slots_enc", EncryptedJSON, nullable=False)
     status = Column(String(24), nullable=False, index=True)
     assignee = Column(String(64))

@@ -48,3 +48,5 @@ def test_a_transcript_is_fitted_newest_first_with_a_note_of_what_was_left_out():
     assert sum(len(t["text"].encode()) for t in fitted) <= contract.TRANSCRIPT_MAX_BYTES
     short = turns[:3]
     assert [t["text"][:3] for t in contract.fit_transcript(short)] == ["第0句", "第1句", "第2句"]
+    # A list that already holds only the latest turns says how many came before them.
+    assert contract.fit_transcript(short, said=10)[0]["text"] == contract.EARLIER_TURNS_LEFT_OUT.format(count=7)

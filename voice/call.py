@@ -81,9 +81,14 @@ class CallLog:
     Rasa (which keeps the real transcript) cannot be reached."""
 
     turns: deque = field(default_factory=lambda: deque(maxlen=TRANSCRIPT_MAX_TURNS))
+    said: int = 0            # turns in all, also those the bounded list no longer holds
 
     def add(self, speaker: str, text: str) -> None:
         self.turns.append({"speaker": speaker, "text": text, "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        self.said += 1
+
+    def for_ticket(self) -> list[dict]:
+        return fit_transcript(self.turns, said=self.said)
 
 
 class CallSession:
@@ -310,7 +315,7 @@ class CallSession:
             await self._bot_turn(BotTurn(texts=[CALLBACK_DECLINED], hangup=True))
             return
         ticket = await records.file_callback(self.call_id or "unknown", caller_phone=self.caller,
-                                             channel=self.channel, transcript=fit_transcript(self.log.turns))
+                                             channel=self.channel, transcript=self.log.for_ticket())
         await self._bot_turn(BotTurn(texts=[CALLBACK_FILED if ticket else CALLBACK_FAILED], hangup=True))
 
     async def _busy_line(self) -> None:

@@ -59,6 +59,11 @@ class Account:
         return ROLE_LABELS[self.role]
 
 
+def account_name(typed: str | None) -> str:
+    """An account name as stored and compared: trimmed, lower case, at most 64 characters."""
+    return (typed or "").strip().lower()[:64]
+
+
 def _account(user: m.StaffUser) -> Account:
     return Account(user.id, user.username, user.display_name, user.role, user.community)
 
@@ -172,7 +177,7 @@ def sign_in(uow, username: str, password: str, client: str, device_cookie: str |
     """Check the password; return the account and a new session token (for the cookie).
     `device_cookie` is this browser's known-device cookie for the account, if it has one."""
     settings = get_settings()
-    username = (username or "").strip().lower()[:64]
+    username = account_name(username)
     keys = _throttle_keys(username, client, known_device(username, device_cookie))
     stamp = now()
     locked_message = (f"登录失败次数太多，暂时不能登录。请{settings.login_lock_minutes}分钟后再试，或请管理员重置密码。",

@@ -186,6 +186,15 @@ def find_application_status(uow, reference: str, phone_last4: str, *, requester:
 # What the staff and worker pages show and do (filing through the form: application_form).
 
 OPEN_STATUSES = ("submitted", "missing_materials", "accepted")
+
+
+def erase_agent_details(application: m.ProxyApplication) -> str | None:
+    """Retention and consent withdrawal: the agent's name, phone and ID number, the status
+    note and the authorisation go; returns the stored file to delete once committed."""
+    application.agent_name_enc = application.agent_phone_enc = application.agent_id_number_enc = None
+    application.status_note = None
+    stored, application.authorisation_file = application.authorisation_file, None
+    return stored
 ACTION_LABELS = {
     "create": "提交申请", "accept": "受理", "request_materials": "要求补材料", "complete": "办结",
     "reject": "不通过", "reveal_personal_data": "查看完整个人信息", "view_authorisation": "下载委托书",

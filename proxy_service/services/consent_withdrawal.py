@@ -15,11 +15,12 @@ from sqlalchemy import select
 
 from proxy_service import models as m
 from proxy_service.services import uploads
+from proxy_service.services.applications import OPEN_STATUSES, erase_agent_details
 from proxy_service.services.common import audit, finish, now
 from proxy_service.services.errors import Conflict, NotFound
+from proxy_service.services.residents import erase_contact_details
 from proxy_service.settings import get_settings
 
-APPLICATIONS_IN_PROGRESS = ("submitted", "accepted", "missing_materials")
 STOPPED_NOTE = "居民撤回了同意，已停止办理。"
 NOT_SENT = "居民撤回了同意，短信没有发送。"
 
@@ -58,14 +59,12 @@ def withdraw_consent(uow, *, actor: str, booking_reference: str | None = None,
             booking.address_enc = None
             stopped.append(("bookings", booking.id))
         for application in session.execute(select(m.ProxyApplication).filter_by(resident_id=resident.id)).scalars():
-            if application.status in APPLICATIONS_IN_PROGRESS:
+            files.append(erase_agent_details(application))
+            if application.status in OPEN_STATUSES:
                 before = application.status
                 application.status, application.status_note, application.updated_at = "rejected", STOPPED_NOTE, stamp
                 audit(uow, actor=actor, entity=application, action="stop_consent_withdrawn",
                       from_state=before, to_state="rejected")
-            application.agent_name_enc = application.agent_phone_enc = application.agent_id_number_enc = None
-            files.append(application.authorisation_file)
-            application.authorisation_file = None
             stopped.append(("proxy_applications", application.id))
         unsent = 0
         for entity_type, entity_id in stopped:
@@ -73,8 +72,7 @@ def withdraw_consent(uow, *, actor: str, booking_reference: str | None = None,
                 if note.status == "pending":
                     note.status, note.last_error = "not_sent", NOT_SENT
                     unsent += 1
-        resident.name_enc = resident.phone_enc = resident.phone_hash = resident.phone_last4 = None
-        resident.id_number_enc, resident.disabled = None, None
+        erase_contact_details(resident, name_too=True)
         audit(uow, actor=actor, entity=resident, action="withdraw_consent",
               details={"consents": len(consents), "bookings": sum(t == "bookings" for t, _ in stopped),
                        "applications": sum(t == "proxy_applications" for t, _ in stopped)})

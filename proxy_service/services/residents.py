@@ -76,3 +76,12 @@ def record_consent(uow, resident: m.Resident, *, purpose: str, wording_version: 
         raise InvalidRequest("缺少同意书版本。", "consent wording_version is required.", field="consent")
     return uow.consents.add(m.Consent(resident_id=resident.id, purpose=purpose, wording_version=wording_version,
                                       channel=channel, granted_at=now()))
+
+
+def erase_contact_details(resident: m.Resident, *, name_too: bool = False) -> None:
+    """Retention and consent withdrawal: phone (and its hash and tail), ID number and
+    disability status go; the name too when the resident withdrew consent."""
+    resident.phone_enc = resident.phone_hash = resident.phone_last4 = resident.id_number_enc = None
+    resident.disabled = None
+    if name_too:
+        resident.name_enc = None

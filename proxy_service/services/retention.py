@@ -13,15 +13,15 @@ Run daily by the worker. What goes, and when:
 """
 from __future__ import annotations
 
-import time
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import delete, select
 
 from proxy_service import models as m
 from proxy_service.services import uploads
+from proxy_service.services.applications import OPEN_STATUSES, erase_agent_details
 from proxy_service.services.common import audit, now
+from proxy_service.services.residents import erase_contact_details
 from proxy_service.settings import get_settings
 
 ORPHAN_UPLOAD_AGE_SECONDS = 3600
@@ -65,10 +65,7 @@ def purge_expired(uow, *, actor: str = "retention-job") -> dict:
         )).scalars()
         files = []
         for application in applications:
-            application.agent_name_enc = application.agent_phone_enc = application.agent_id_number_enc = None
-            application.status_note = None
-            files.append(application.authorisation_file)
-            application.authorisation_file = None
+            files.append(erase_agent_details(application))
             audit(uow, actor=actor, entity=application, action="purge_personal_data")
             counts["applications"] += 1
         calls = session.execute(select(m.Call).where(
@@ -89,7 +86,7 @@ def purge_expired(uow, *, actor: str = "retention-job") -> dict:
     # The signed authorisations go once the database no longer points at them.
     for name in files:
         uploads.delete(settings.upload_dir, name)
-    counts["orphan_uploads"] = _purge_orphan_uploads(Path(settings.upload_dir), referenced)
+    counts["orphan_uploads"] = uploads.delete_unreferenced(settings.upload_dir, referenced, ORPHAN_UPLOAD_AGE_SECONDS)
     return counts
 
 
@@ -103,21 +100,6 @@ def _complete_past_bookings(uow, actor: str) -> int:
         audit(uow, actor=actor, entity=booking, action="complete_after_day", from_state="confirmed",
               to_state="completed")
     return len(past)
-
-
-def _purge_orphan_uploads(directory: Path, referenced: set[str]) -> int:
-    """Stored files (and half-written ones) no application points at, older than an hour:
-    their request failed, or the process died before its transaction committed."""
-    if not directory.is_dir():
-        return 0
-    old, count = time.time() - ORPHAN_UPLOAD_AGE_SECONDS, 0
-    for path in directory.iterdir():
-        stored = uploads.STORED_NAME.fullmatch(path.name) is not None
-        spooled = path.name.startswith(".upload-") and path.name.endswith(".part")
-        if (stored and path.name not in referenced or spooled) and path.stat().st_mtime < old:
-            path.unlink(missing_ok=True)
-            count += 1
-    return count
 
 
 def _purge_dead_sessions(uow) -> int:
@@ -139,7 +121,7 @@ def _purge_inactive_residents(uow, cutoff, actor: str) -> int:
     active_booking = select(m.Booking.resident_id).where(
         (m.Booking.status == "confirmed") | (m.Booking.updated_at >= cutoff))
     active_application = select(m.ProxyApplication.resident_id).where(
-        m.ProxyApplication.status.in_(("submitted", "accepted", "missing_materials"))
+        m.ProxyApplication.status.in_(OPEN_STATUSES)
         | (m.ProxyApplication.updated_at >= cutoff))
     residents = session.execute(select(m.Resident).where(
         m.Resident.created_at < cutoff, m.Resident.id.not_in(active_booking),
@@ -148,8 +130,7 @@ def _purge_inactive_residents(uow, cutoff, actor: str) -> int:
         | m.Resident.disabled.is_not(None))).scalars()
     count = 0
     for resident in residents:
-        resident.phone_enc = resident.phone_hash = resident.phone_last4 = resident.id_number_enc = None
-        resident.disabled = None
+        erase_contact_details(resident)
         audit(uow, actor=actor, entity=resident, action="purge_personal_data")
         count += 1
     return count

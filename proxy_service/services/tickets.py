@@ -81,14 +81,16 @@ def _check(request: TicketRequest) -> None:
                              field="transcript")
 
 
-def ticket_view(ticket: m.HandoffTicket, *, reveal: bool = False) -> dict:
+def ticket_view(ticket: m.HandoffTicket, *, reveal: bool = False, transcript: bool = True) -> dict:
+    """transcript=False: for lists, which show none (the column is then never loaded or decrypted)."""
     phone = decrypt(ticket.caller_phone_enc)
     return {
         "id": ticket.id, "reference": ticket.reference, "queue": ticket.queue.code, "queue_name": ticket.queue.name,
         "priority": ticket.priority, "reason": ticket.reason, "channel": ticket.channel,
         "conversation_id": ticket.conversation_id,
         "caller_phone": phone if reveal else mask_phone(phone) if phone else None,
-        "transcript": ticket.transcript, "filled_slots": ticket.filled_slots, "status": ticket.status,
+        "transcript": ticket.transcript if transcript else None, "filled_slots": ticket.filled_slots,
+        "status": ticket.status,
         "assignee": ticket.assignee, "sla_due_at": ticket.sla_due_at.isoformat(),
         "callback_from": ticket.callback_from.isoformat() if ticket.callback_from else None,
         "callback_until": ticket.callback_until.isoformat() if ticket.callback_until else None,
@@ -215,7 +217,7 @@ def list_queue(uow, queue_code: str, *, limit: int = 50, offset: int = 0) -> lis
         if queue is None:
             raise NotFound("没有这个队列。", f"no queue {queue_code!r}.")
         tickets = uow.tickets.in_queue(queue.id, ("open", "claimed", "callback_scheduled"), limit, offset)
-        return [{**ticket_view(t), "transcript": None} for t in tickets]
+        return [ticket_view(t, transcript=False) for t in tickets]
 
 
 def list_queues(uow) -> list[dict]:
@@ -248,7 +250,7 @@ def queue_page(uow, queue_code: str, *, limit: int = 100) -> dict:
         queue = uow.queues.by_code(queue_code)
         if queue is None:
             raise NotFound("没有这个队列。", f"no queue {queue_code!r}.")
-        rows = [labelled({**ticket_view(t), "transcript": None})
+        rows = [labelled(ticket_view(t, transcript=False))
                 for t in uow.tickets.in_queue(queue.id, OPEN_STATES, limit, 0)]
         total = dict((q.code, n) for q, n in uow.queues.list_with_open_counts()).get(queue.code, 0)
         return {"code": queue.code, "name": queue.name, "tickets": rows, "total": total}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import time
 import uuid
 import warnings
 from pathlib import Path
@@ -33,6 +34,8 @@ MAX_IMAGE_PIXELS = 50_000_000
 MEDIA_TYPES = {"pdf": "application/pdf", "jpg": "image/jpeg", "png": "image/png"}
 KIND_LABELS = {"pdf": "PDF 文件", "jpg": "JPG 图片", "png": "PNG 图片"}
 STORED_NAME = re.compile(r"[0-9a-f]{32}\.(pdf|jpg|png)")
+# Files being written (checked, or encrypted) before they get a stored name.
+PARTIAL_PREFIX, PARTIAL_SUFFIX = ".upload-", ".part"
 # The web server serves these files to anyone; uploads must never land below them.
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web" / "static"
 
@@ -73,7 +76,7 @@ def _spool(stream: BinaryIO, directory: Path, max_bytes: int) -> Path:
     """Copy the upload to a private temporary file in `directory`, stopping once over the limit."""
     if hasattr(stream, "seek"):
         stream.seek(0)
-    handle, temp = tempfile.mkstemp(dir=directory, prefix=".upload-", suffix=".part")
+    handle, temp = tempfile.mkstemp(dir=directory, prefix=PARTIAL_PREFIX, suffix=PARTIAL_SUFFIX)
     path = Path(temp)
     size = 0
     try:
@@ -155,7 +158,7 @@ def store(stream: BinaryIO, upload_dir: Path | str, max_bytes: int) -> str:
 
 
 def _write_atomically(directory: Path, name: str, content: bytes) -> None:
-    handle, partial = tempfile.mkstemp(dir=directory, prefix=".upload-", suffix=".part")
+    handle, partial = tempfile.mkstemp(dir=directory, prefix=PARTIAL_PREFIX, suffix=PARTIAL_SUFFIX)
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(content)
@@ -180,6 +183,22 @@ def stored_path(upload_dir: Path | str, name: str | None) -> Path:
 def read_stored(upload_dir: Path | str, name: str | None) -> bytes:
     """A stored file's content, decrypted."""
     return decrypt_bytes(stored_path(upload_dir, name).read_bytes())
+
+
+def delete_unreferenced(upload_dir: Path | str, referenced: set[str], older_than_seconds: float) -> int:
+    """Stored files no application points at, and half-written ones, older than the given
+    age (their request failed, or the process died before its transaction committed)."""
+    directory, count = Path(upload_dir), 0
+    if not directory.is_dir():
+        return 0
+    old = time.time() - older_than_seconds
+    for path in directory.iterdir():
+        stored = STORED_NAME.fullmatch(path.name) is not None and path.name not in referenced
+        partial = path.name.startswith(PARTIAL_PREFIX) and path.name.endswith(PARTIAL_SUFFIX)
+        if (stored or partial) and path.stat().st_mtime < old:
+            path.unlink(missing_ok=True)
+            count += 1
+    return count
 
 
 def reencrypt_stored(upload_dir: Path | str) -> int:

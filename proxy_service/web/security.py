@@ -64,7 +64,7 @@ def over_https(request: Request) -> bool:
 
 
 def device_cookie_name(username: str) -> str:
-    return DEVICE_COOKIE_PREFIX + hashlib.sha256(username.strip().lower()[:64].encode()).hexdigest()[:16]
+    return DEVICE_COOKIE_PREFIX + hashlib.sha256(accounts.account_name(username).encode()).hexdigest()[:16]
 
 
 def same_origin(request: Request) -> bool:

@@ -126,15 +126,14 @@ def test_settled_messages_and_stored_responses_are_deleted_on_schedule(uow_facto
 def test_uploads_no_application_points_at_are_removed_after_an_hour(uow_factory, tmp_path, monkeypatch):
     monkeypatch.setenv("UPLOAD_DIR", str(tmp_path))
     kept = uploads.store(io.BytesIO(PDF), tmp_path, 1024 * 1024)
-    application = applications.file_application(
+    applications.file_application(
         uow_factory(), dataclasses.replace(application_request(), authorisation_file=kept), actor="worker")
     orphan = uploads.store(io.BytesIO(PDF), tmp_path, 1024 * 1024)       # its request never committed
     fresh_orphan = uploads.store(io.BytesIO(PDF), tmp_path, 1024 * 1024)  # maybe still committing
-    half_written = tmp_path / ".upload-x.part"
+    half_written = tmp_path / f"{uploads.PARTIAL_PREFIX}x{uploads.PARTIAL_SUFFIX}"
     half_written.write_bytes(b"%PDF")
     hour_ago = time.time() - retention.ORPHAN_UPLOAD_AGE_SECONDS - 60
     for name in (kept, orphan, half_written.name):
         os.utime(tmp_path / name, (hour_ago, hour_ago))
     assert retention.purge_expired(uow_factory())["orphan_uploads"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([kept, fresh_orphan])
-    assert application["id"]
