@@ -15,13 +15,14 @@ export UV_SYSTEM_CERTS ?= 1
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --locked
 
-.PHONY: help install secrets catalogue train fetch-models migrate admin run chat call test screenshots bench tts-warm eval-nlu validate clean
+.PHONY: help install secrets catalogue train fetch-models migrate admin run chat call pbx-call test screenshots bench tts-warm eval-nlu validate clean
 
 help:
-	@echo "make run       install, train, migrate, start Rasa (5005), actions (5055), API (8000), voice (8080)"
+	@echo "make run       install, train, migrate, start Rasa (5005), actions (5055), API (8000), voice (8080, kiosk at /kiosk, AudioSocket 9092)"
 	@echo "make test      install, train if needed, run every test"
 	@echo "make chat      talk to the running assistant in this terminal"
 	@echo "make call SAY=\"我的社保卡丢了怎么补办\"  place a simulated phone call on the running service"
+	@echo "make pbx-call SAY=…     the same call as a PBX places it (Asterisk AudioSocket, port 9092)"
 	@echo "make train     train the model and build the speech files if their inputs changed (models/)"
 	@echo "make fetch-models  download and check the Vosk Chinese model (var/models/)"
 	@echo "make eval-nlu  intents on the held-out sets, 5-fold cross-validation, with and without pinyin (about 1.5 h)"
@@ -86,6 +87,10 @@ chat: install
 SAY ?= 我的社保卡丢了，要怎么补办？
 call: install
 	@$(RUN) python -m voice.call_simulator --say "$(SAY)"
+
+# The same through the gateway's AudioSocket port, the way Asterisk's AudioSocket() calls.
+pbx-call: install
+	@$(RUN) python -m voice.pbx_simulator --say "$(SAY)"
 
 # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
 test: train

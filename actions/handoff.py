@@ -90,6 +90,9 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str | N
         dispatcher.utter_message(text=urgent + "抱歉，系统出了点问题，暂时没能转接。请您稍后再打，或者拨打12345热线。")
         return [*ends_form, SlotSet("pending_offer", None)]
     sorry = "给您添麻烦了，真是抱歉。" if reason == "complaint" else ""
+    if channel_of(tracker) == "kiosk":   # a service hall: the resident walks to the desk, the number on screen
+        return kiosk_hand_off(dispatcher, ticket, urgent + sorry) + [
+            *ends_form, SlotSet("pending_offer", None), SlotSet("handoff_ticket", ticket["reference"])]
     if ticket["in_business_hours"]:
         who = "投诉专员" if reason == "complaint" else "人工"
         text = f"{urgent}{sorry}已经为您转接{who}，工作人员马上接听，请不要挂机。"
@@ -100,3 +103,18 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str | N
         ticket["reference"], ticket["queue"], transfer=ticket["in_business_hours"],
         callback_from=ticket["callback_from"], callback_until=ticket["callback_until"]))
     return [*ends_form, SlotSet("pending_offer", None), SlotSet("handoff_ticket", ticket["reference"])]
+
+
+def kiosk_hand_off(dispatcher: CollectingDispatcher, ticket: dict[str, Any], opening: str) -> list[dict[str, Any]]:
+    """At a kiosk nobody is called back and no call is moved: the ticket waits in the queue
+    and the screen shows its number and the desk where its staff sit."""
+    desk = ticket.get("desk") or "服务台"
+    if ticket["in_business_hours"]:
+        text = f"{opening}已经通知工作人员了。请到{desk}，把屏幕上的编号给工作人员看。"
+    else:
+        window = callback_phrase(ticket["callback_from"], ticket["callback_until"])
+        text = f"{opening}现在是下班时间。您的事已经登记好了。请{window}到{desk}，把屏幕上的编号给工作人员看。"
+    control = contract.handoff(ticket["reference"], ticket["queue"], transfer=False,
+                               callback_from=ticket["callback_from"], callback_until=ticket["callback_until"])
+    dispatcher.utter_message(text=text, json_message={**control, **contract.HANG_UP})
+    return []

@@ -9,6 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+import contract
 from actions.booking_requests import asks_to_book, book_the_offer, start_booking
 from actions.speech import choice_question, spoken_list
 from actions.turns import (
@@ -91,7 +92,9 @@ def answer_events(dispatcher: CollectingDispatcher, item: ServiceItem, *, materi
     if not materials:
         parts.append(item.answer)
     parts.append(question)
-    dispatcher.utter_message(text="".join(parts))
+    # a screen (the kiosk) shows what to bring as a checklist, and where the errand is done
+    dispatcher.utter_message(text="".join(parts), json_message=contract.checklist(
+        f"办{item.name}要带的材料", item.materials, item.channels.get("window")))
     return [SlotSet("service", item.code), SlotSet("service_candidates", None), SlotSet("pending_offer", offer)]
 
 

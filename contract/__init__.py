@@ -20,7 +20,7 @@ GREET, SILENCE, HUMAN, REPEAT = "/greet", "/silence", "/request_human", "/repeat
 READABLE = {HUMAN: "（按了0号键：转人工）", REPEAT: "（按了*号键：再说一遍）", SILENCE: "（没有说话）", GREET: None}
 
 # ---- control JSON (actions → voice gateway) --------------------------------------------
-EXPECT, COLLECT_DIGITS, HANDOFF, HANGUP = "expect", "collect_digits", "handoff", "hangup"
+EXPECT, COLLECT_DIGITS, HANDOFF, HANGUP, SHOW = "expect", "collect_digits", "handoff", "hangup", "show"
 # The kinds of answer a question expects: the recogniser's restricted vocabularies.
 YES_NO, DIGITS, MODE, DAY = "yes_no", "digits", "mode", "day"
 ANSWER_KINDS = (YES_NO, DIGITS, MODE, DAY)
@@ -46,6 +46,12 @@ def handoff(ticket: str, queue: str, *, transfer: bool, callback_from: str | Non
 
 
 HANG_UP = {HANGUP: True}
+
+
+def checklist(title: str, items: Sequence[str], where: str | None) -> dict[str, Any]:
+    """Control JSON of an answer that has a list to read on a screen (the kiosk shows it as
+    a checklist; a phone ignores it): what to bring, and where the errand is done."""
+    return {SHOW: {"title": title, "items": list(items), "where": where}}
 
 # ---- hand-off tickets -------------------------------------------------------------------
 # The assistant's slots a ticket carries, as staff read them in the console.

@@ -48,6 +48,7 @@ RASA_API_TOKEN = "RASA_API_TOKEN"
 DATA_ENCRYPTION_KEY = "DATA_ENCRYPTION_KEY"
 DATA_HMAC_KEY = "DATA_HMAC_KEY"
 TWILIO_AUTH_TOKEN = "TWILIO_AUTH_TOKEN"
+PBX_TOKEN = "PBX_TOKEN"
 
 SECRETS = {secret.name: secret for secret in (
     Secret(SERVICE_TOKEN, "the actions and the gateway → the proxy_service API", 32, _token),
@@ -58,6 +59,7 @@ SECRETS = {secret.name: secret for secret in (
     Secret(DATA_HMAC_KEY, "the keyed hashes phone numbers are looked up by", 32, _token),
     # Locally the call simulator and the gateway share it; in production it is Twilio's.
     Secret(TWILIO_AUTH_TOKEN, "Twilio's request signatures", 32, _token),
+    Secret(PBX_TOKEN, "the PBX's dialplan → the gateway (caller number, what next)", 32, _token),
 )}
 
 # Values that appear in this repository, its history or its documentation: never accepted

@@ -161,6 +161,7 @@ def running_gateway(workdir: Path, rasa_url: str, api_url: str, token: str = "te
     command = [sys.executable, "-m", "uvicorn", "voice.app:app", "--ws", "wsproto", "--host", "127.0.0.1",
                "--port", str(port)]
     env = {"VOICE_PUBLIC_URL": base, "TWILIO_AUTH_TOKEN": auth_token, "RASA_URL": rasa_url,
+           "AUDIOSOCKET_PORT": str(free_port()),   # its own PBX port (GET /health says which)
            "PROXY_SERVICE_URL": api_url, "SERVICE_TOKEN": token, "TTS_CACHE_DIR": str(workdir / "tts-cache"),
            "TF_CPP_MIN_LOG_LEVEL": "2", **(extra_env or {})}
     with running_processes({"voice": (command, f"{base}/health")}, workdir, env):

@@ -35,6 +35,20 @@ def resample(pcm: bytes, source_rate: int, target_rate: int) -> bytes:
     return soxr.resample(samples, source_rate, target_rate).astype(np.int16).tobytes()
 
 
+class PhoneUpsampler:
+    """8 kHz PCM16 → 16 kHz PCM16 for one call's stream of frames: the filter carries over
+    from frame to frame, and gives out ~100 ms at a time (the first frames give nothing).
+    float32 inside: soxr's int16 stream is not repeatable from run to run."""
+
+    def __init__(self) -> None:
+        self._stream = soxr.ResampleStream(PHONE_RATE, ASR_RATE, 1, dtype="float32")
+
+    def __call__(self, pcm: bytes) -> bytes:
+        samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768
+        upsampled = self._stream.resample_chunk(samples)
+        return (np.clip(upsampled, -1, 32767 / 32768) * 32768).astype(np.int16).tobytes()
+
+
 def normalize_level(pcm: bytes, target_rms: int = TARGET_RMS, max_gain: float = MAX_GAIN) -> bytes:
     """Raise quiet speech towards `target_rms` (never above `max_gain`, never clipping)."""
     if not pcm:

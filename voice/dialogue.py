@@ -2,7 +2,8 @@
 
 `sender` is the call's id (CallSid), metadata carries the caller number and the channel.
 Custom JSON from the actions controls the call: `handoff` (ticket, transfer or callback),
-`hangup`, `collect_digits` (keypad), `expect` (what kind of answer comes next). When Rasa
+`hangup`, `collect_digits` (keypad), `expect` (what kind of answer comes next), `show`
+(a checklist for a screen). When Rasa
 does not answer in time, the turn is an apology and a callback offer, never silence.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from contract import COLLECT_DIGITS, EXPECT, HANDOFF, HANGUP
+from contract import COLLECT_DIGITS, EXPECT, HANDOFF, HANGUP, SHOW
 from voice import settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class BotTurn:
     collect_digits: dict | None = None
     expect: str | None = None     # what the bot asked for: yes_no | digits | mode | day (recogniser vocabulary)
     failed: bool = False          # Rasa did not answer: the gateway offers a callback itself
+    show: dict | None = None      # something to read on a screen: a checklist (title, items, where)
 
 
 def bot_turn(replies: list[dict]) -> BotTurn:
@@ -45,6 +47,7 @@ def bot_turn(replies: list[dict]) -> BotTurn:
             turn.hangup = turn.hangup or bool(custom.get(HANGUP))
             turn.collect_digits = custom.get(COLLECT_DIGITS) or turn.collect_digits
             turn.expect = custom.get(EXPECT) or turn.expect
+            turn.show = custom.get(SHOW) or turn.show
     return turn
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from contract import secrets
 
-secrets.load(secrets.SERVICE_TOKEN, secrets.TWILIO_AUTH_TOKEN, secrets.RASA_API_TOKEN)
+secrets.load(secrets.SERVICE_TOKEN, secrets.TWILIO_AUTH_TOKEN, secrets.RASA_API_TOKEN, secrets.PBX_TOKEN)
 
 # The public base URL Twilio calls (the gateway sits behind a proxy): signatures are
 # computed over it, not over the address the request arrives at.
@@ -47,3 +47,21 @@ ZHTTS_PAUSE = float(os.environ.get("ZHTTS_PAUSE_SECONDS", "0.3"))   # between ph
 # A caller who goes on talking this soon after a turn ended (before hearing the reply) was
 # only pausing: the two parts are one turn.
 RESUME_WINDOW_S = float(os.environ.get("VOICE_RESUME_WINDOW_SECONDS", "1.5"))
+
+# Asterisk AudioSocket (voice/telephony/audiosocket.py): the TCP server the dialplan's
+# AudioSocket() connects to. Loopback by default; a PBX on another machine needs the
+# address of the interface it reaches us on.
+AUDIOSOCKET_HOST = os.environ.get("AUDIOSOCKET_HOST", "127.0.0.1")
+AUDIOSOCKET_PORT = int(os.environ.get("AUDIOSOCKET_PORT", "9092"))
+# Asterisk sends audio all the time (silence too): this long without a frame, the PBX is gone.
+AUDIOSOCKET_IDLE_SECONDS = float(os.environ.get("AUDIOSOCKET_IDLE_SECONDS", "10"))
+# The dialplan's two HTTP calls around AudioSocket() carry this (Authorization: Bearer).
+PBX_TOKEN = os.environ[secrets.PBX_TOKEN]
+# What the dialplan tells us before AudioSocket() (the caller number) is kept this long.
+PBX_ANNOUNCE_SECONDS = float(os.environ.get("PBX_ANNOUNCE_SECONDS", "60"))
+
+# The voice kiosk (GET /kiosk): which networks may open it (a service hall's LAN), and how
+# long nobody may speak or touch it before it asks "还需要帮忙吗？" and then starts afresh.
+KIOSK_NETWORKS = os.environ.get("KIOSK_NETWORKS", "127.0.0.0/8,::1")
+KIOSK_IDLE_SECONDS = float(os.environ.get("KIOSK_IDLE_SECONDS", "90"))
+KIOSK_PROMPT_SECONDS = float(os.environ.get("KIOSK_PROMPT_SECONDS", "30"))

@@ -25,6 +25,11 @@ def queue_for_topic(topic: str | None) -> str:
     return GENERAL_QUEUE
 
 
+def desk_for_queue(code: str) -> str | None:
+    """Where in a service hall a resident meets the staff of queue `code`."""
+    return next((queue.get("desk") for queue in reference_data()["queues"] if queue["code"] == code), None)
+
+
 def load_reference_data(uow) -> None:
     """Insert or update places and queues; safe to run at every start."""
     data = reference_data()

@@ -12,7 +12,7 @@ from proxy_service.crypto import decrypt, encrypt, mask_phone, normalize_digits
 from proxy_service.services import calendar
 from proxy_service.services.common import audit, finish, new_reference, notify, now
 from proxy_service.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
-from proxy_service.services.reference import COMPLAINTS_QUEUE, queue_for_topic
+from proxy_service.services.reference import COMPLAINTS_QUEUE, desk_for_queue, queue_for_topic
 from proxy_service.settings import get_settings
 
 REASONS = ("request_human", "fallback", "complaint", "distress", "booking", "status", "timeout", "silence")
@@ -86,6 +86,7 @@ def ticket_view(ticket: m.HandoffTicket, *, reveal: bool = False, transcript: bo
     phone = decrypt(ticket.caller_phone_enc)
     return {
         "id": ticket.id, "reference": ticket.reference, "queue": ticket.queue.code, "queue_name": ticket.queue.name,
+        "desk": desk_for_queue(ticket.queue.code),
         "priority": ticket.priority, "reason": ticket.reason, "channel": ticket.channel,
         "conversation_id": ticket.conversation_id,
         "caller_phone": phone if reveal else mask_phone(phone) if phone else None,

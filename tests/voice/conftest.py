@@ -14,6 +14,7 @@ from tools.services import running_gateway
 from voice.call_simulator import CallerTurn, Simulator, tracker_turns
 
 TWILIO_TOKEN = "test-twilio-auth-token"
+PBX_TOKEN = "test-pbx-token"   # what the dialplan's HTTP calls carry
 SPEED = 3.0    # the line runs 3x faster than real time; turn-taking counts frames, not seconds
 
 
@@ -27,7 +28,8 @@ def recognizer():
 
 @pytest.fixture(scope="session")
 def gateway(rasa, api_url):
-    with running_gateway(TEST_VAR / "voice", rasa.url, api_url, TOKEN, TWILIO_TOKEN) as url:
+    with running_gateway(TEST_VAR / "voice", rasa.url, api_url, TOKEN, TWILIO_TOKEN,
+                         extra_env={"PBX_TOKEN": PBX_TOKEN}) as url:
         yield url
 
 

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from voice import settings
-from voice.transfer import transfer_call
+from voice.telephony.twilio import transfer_call
 
 ACCOUNT = "AC" + "1" * 32
 CALL = "CA" + "2" * 32

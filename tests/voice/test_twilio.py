@@ -15,8 +15,8 @@ from twilio.request_validator import RequestValidator
 from voice import settings
 from voice.app import create_app
 from voice.call import CallSession
-from voice.telephony import MalformedMessage
-from voice.telephony.twilio import TwilioMediaStreams
+from voice.telephony import CallEvent, MalformedMessage
+from voice.telephony.twilio import TwilioMediaStream
 
 TOKEN = "twilio-test-auth-token"
 PUBLIC = "https://helpline.example.org"
@@ -99,7 +99,7 @@ def test_a_start_that_is_not_what_the_webhook_signed_closes_the_stream(client, t
         call_sid = "CA" + "b" * 32
     elif tamper == "no_ticket":
         parameters = {"caller": ticket["caller"], "callSid": call_sid}
-    with caplog.at_level(logging.WARNING, logger="voice.app"):
+    with caplog.at_level(logging.WARNING, logger="voice.telephony.twilio_routes"):
         assert closed_after(client, '{"event": "connected"}', start_message(call_sid, parameters))
     assert "media stream closed" in caplog.text
 
@@ -111,7 +111,7 @@ def test_a_captured_ticket_opens_one_stream_only(client, caplog, monkeypatch):
 
     async def note_start(session, event):          # stop the call at once: no Rasa, no speech needed
         if event.kind == "start":
-            redeemed.append(event.parameters["callSid"])
+            redeemed.append(event.call_id)
             await session.end("stopped by the test")
             return
         await real_handle(session, event)
@@ -119,7 +119,7 @@ def test_a_captured_ticket_opens_one_stream_only(client, caplog, monkeypatch):
     monkeypatch.setattr(CallSession, "handle", note_start)
     assert closed_after(client, start_message(FORM["CallSid"], ticket))
     assert redeemed == [FORM["CallSid"]]
-    with caplog.at_level(logging.WARNING, logger="voice.app"):
+    with caplog.at_level(logging.WARNING, logger="voice.telephony.twilio_routes"):
         assert closed_after(client, start_message(FORM["CallSid"], ticket))       # the replay
     assert redeemed == [FORM["CallSid"]] and "already used" in caplog.text
 
@@ -129,7 +129,7 @@ def test_an_expired_ticket_is_refused(monkeypatch, caplog):
     monkeypatch.setattr(settings, "PUBLIC_URL", PUBLIC)
     monkeypatch.setattr(settings, "STREAM_TICKET_SECONDS", -1)
     stale = TestClient(create_app())
-    with caplog.at_level(logging.WARNING, logger="voice.app"):
+    with caplog.at_level(logging.WARNING, logger="voice.telephony.twilio_routes"):
         assert closed_after(stale, start_message(FORM["CallSid"], stream_ticket(stale)))
     assert "expired" in caplog.text
 
@@ -137,25 +137,55 @@ def test_an_expired_ticket_is_refused(monkeypatch, caplog):
 def test_a_stream_that_never_starts_is_closed(client, monkeypatch, caplog):
     monkeypatch.setattr(settings, "STREAM_START_TIMEOUT", 0.3)
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="voice.app"):
+    with caplog.at_level(logging.WARNING, logger="voice.telephony.twilio_routes"):
         assert closed_after(client, '{"event": "connected"}')
     assert time.monotonic() - started < 5 and "no start" in caplog.text
 
 
+def new_line() -> tuple[TwilioMediaStream, list[str]]:
+    sent: list[str] = []
+
+    async def send(message: str) -> None:
+        sent.append(message)
+
+    async def close() -> None:
+        sent.append("closed")
+
+    return TwilioMediaStream(send, close), sent
+
+
 def test_media_streams_messages_in_and_out():
-    stream = TwilioMediaStreams()
+    """The adapter owns the codec: μ-law 8 kHz in → 16 kHz PCM16 events; PCM out → μ-law frames."""
+    stream, sent = new_line()
     started = stream.parse(start_message())
-    assert (started.kind, started.call_id, started.parameters["caller"]) == ("start", "CA1", "+8613812345678")
+    assert (started.kind, started.call_id, started.caller) == ("start", "CA1", "+8613812345678")
+    assert stream.parameters["caller"] == "+8613812345678"
+    assert stream.parse('{"event": "connected", "protocol": "Call"}') is None
     frame = bytes(range(160))
     media = stream.parse(json.dumps({"event": "media", "media": {"payload": base64.b64encode(frame).decode()}}))
-    assert media.audio == frame
+    assert media.kind == "audio" and len(media.pcm) % 2 == 0
+    more = [stream.parse(json.dumps({"event": "media", "media": {"payload": base64.b64encode(frame).decode()}}))
+            for _ in range(49)]
+    # 1 s of 8 kHz μ-law → 1 s of 16 kHz PCM16 but the resampling filter's delay (under 100 ms)
+    assert 32000 - 3200 < len(media.pcm) + sum(len(m.pcm) for m in more) <= 32000
     assert stream.parse('{"event": "dtmf", "dtmf": {"digit": "0"}}').digit == "0"
-    assert stream.parse('{"event": "mark", "mark": {"name": "reply-3"}}').mark == "reply-3"
+    assert stream.parse('{"event": "mark", "mark": {"name": "reply-3"}}') == CallEvent("played", mark="reply-3")
     assert stream.parse('{"event": "stop", "stop": {"callSid": "CA1"}}').kind == "stop"
-    out = json.loads(stream.media(frame))
-    assert out == {"event": "media", "streamSid": "MZ1", "media": {"payload": base64.b64encode(frame).decode()}}
-    assert json.loads(stream.clear()) == {"event": "clear", "streamSid": "MZ1"}
-    assert json.loads(stream.mark("reply-4"))["mark"] == {"name": "reply-4"}
+
+    async def commands() -> None:
+        await stream.play(b"\x00\x00" * 1600, 16000)        # 100 ms of silence at 16 kHz
+        await stream.clear()
+        await stream.mark("reply-4")
+        await stream.hang_up()
+        await stream.mark("after the end")
+
+    asyncio.run(commands())
+    media_out = [json.loads(m) for m in sent[:-3]]
+    assert len(media_out) == 5 and all(m["event"] == "media" and m["streamSid"] == "MZ1" for m in media_out)
+    assert all(len(base64.b64decode(m["media"]["payload"])) == 160 for m in media_out)     # 20 ms μ-law frames
+    assert json.loads(sent[-3]) == {"event": "clear", "streamSid": "MZ1"}
+    assert json.loads(sent[-2])["mark"] == {"name": "reply-4"}
+    assert sent[-1] == "closed"                                # nothing after hanging up
 
 
 @pytest.mark.parametrize("raw", [
@@ -171,12 +201,12 @@ def test_media_streams_messages_in_and_out():
 ])
 def test_malformed_messages_are_refused_with_a_clear_error(raw):
     with pytest.raises(MalformedMessage):
-        TwilioMediaStreams().parse(raw)
+        new_line()[0].parse(raw)
 
 
 def test_no_audio_is_sent_before_the_stream_started():
     with pytest.raises(RuntimeError):
-        TwilioMediaStreams().media(b"\xff" * 160)
+        asyncio.run(new_line()[0].play(b"\x00" * 320, 8000))
 
 
 # -- fuzzing: whatever arrives on the socket, the adapter answers with an event or MalformedMessage
@@ -202,16 +232,18 @@ messages = st.one_of(
 @hypothesis_settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(messages, min_size=1, max_size=8))
 def test_any_message_sequence_gives_events_or_a_clear_refusal(sequence):
-    adapter = TwilioMediaStreams()
+    adapter = new_line()[0]
     for raw in sequence:
         try:
             event = adapter.parse(raw)
         except MalformedMessage:
             continue
-        assert event.kind in {"connected", "start", "media", "dtmf", "mark", "stop"}
-        if event.kind == "media":
-            assert isinstance(event.audio, bytes)
-        if event.kind == "dtmf":
+        if event is None:       # `connected`
+            continue
+        assert event.kind in {"start", "audio", "key", "played", "stop"}
+        if event.kind == "audio":
+            assert isinstance(event.pcm, bytes) and len(event.pcm) % 2 == 0
+        if event.kind == "key":
             assert event.digit in set("0123456789*#")
 
 
@@ -229,20 +261,12 @@ def test_a_caller_hammering_keys_while_the_dialogue_is_slow_queues_a_bounded_num
 
     async def call() -> int:
         monkeypatch.setattr("voice.call.records.report", nowhere)
-        sent: list = []
-
-        async def send(message):
-            sent.append(message)
-
-        async def close():
-            return None
-
-        session = CallSession(TwilioMediaStreams(), send, recognizer=object(), speech=object(),
-                              bridge=StalledDialogue(), close=close)
-        await session.handle(TwilioMediaStreams().parse(start_message()))
+        line, _sent = new_line()
+        session = CallSession(line, recognizer=object(), speech=object(), bridge=StalledDialogue())
+        await session.handle(line.parse(start_message()))
         await asyncio.sleep(0.05)                      # the greeting is with the dialogue now
         for _ in range(30):
-            await session.handle(TwilioMediaStreams().parse('{"event": "dtmf", "dtmf": {"digit": "0"}}'))
+            await session.handle(line.parse('{"event": "dtmf", "dtmf": {"digit": "0"}}'))
         waiting = session._turns.qsize()
         await session.end("test over")
         return waiting

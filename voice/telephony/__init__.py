@@ -1,13 +1,15 @@
-"""What the gateway needs from a telephone network, whatever carries the call.
+"""The boundary between a call's carrier and the call itself.
 
-An adapter turns its network's wire messages into `CallEvent`s and the gateway's audio
-and control back into wire messages. Twilio Media Streams is the first adapter; a domestic
-PBX stream (Asterisk AudioSocket, FreeSWITCH) is another implementation of `Telephony`,
-and recognition, dialogue and speech do not change.
+A *line* is one live connection to a caller — a Twilio Media Stream, an Asterisk
+AudioSocket, a kiosk's WebSocket. Its adapter owns everything about that carrier: the wire
+format and codec, the call id and caller number, status callbacks and how a call moves to
+staff. The call (voice/call.py) sees only `CallEvent`s, with the caller's audio as PCM16 at
+the recogniser's rate, and answers through the `Line` commands: play PCM, mark, clear,
+show, transfer, hang up. Recognition, dialogue and speech never learn which carrier it is.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -17,19 +19,40 @@ class MalformedMessage(ValueError):
 
 @dataclass(frozen=True)
 class CallEvent:
-    kind: str                      # connected | start | media | dtmf | mark | stop
-    call_id: str | None = None
-    audio: bytes = b""             # μ-law 8 kHz for `media`
-    digit: str | None = None
-    mark: str | None = None
-    parameters: dict[str, str] = field(default_factory=dict)
+    kind: str                      # start | audio | key | person | played | stop
+    call_id: str | None = None     # start: the carrier's id of the call
+    caller: str | None = None      # start: the calling number, when the carrier vouches for it
+    pcm: bytes = b""               # audio: PCM16 LE mono at voice.audio.ASR_RATE (16 kHz)
+    digit: str | None = None       # key: 0-9 * #
+    mark: str | None = None        # played: everything sent before this mark has been heard
 
 
-class Telephony(Protocol):
-    def parse(self, raw: str | bytes) -> CallEvent: ...
+# person: the caller asked for staff without words or keys (a kiosk's 找工作人员 button)
+START, AUDIO, KEY, PERSON, PLAYED, STOP = "start", "audio", "key", "person", "played", "stop"
 
-    def media(self, frame: bytes) -> str | bytes: ...
 
-    def mark(self, name: str) -> str | bytes: ...
+class Line(Protocol):
+    """What a call can do to the caller's side, whatever carries it."""
 
-    def clear(self) -> str | bytes: ...
+    channel: str       # phone | kiosk: the call record's and the assistant's channel
+    narrowband: bool   # the caller's audio came through a telephone band (below 4 kHz)
+    prompts_on_silence: bool   # silence after a question means something (a phone: yes; a kiosk: no)
+
+    async def play(self, pcm: bytes, rate: int) -> None:
+        """Queue speech (PCM16 LE mono at `rate`) to be heard after what is queued already."""
+
+    async def mark(self, name: str) -> None:
+        """A `played` event named `name` comes back once everything queued before it is heard."""
+
+    async def clear(self) -> None:
+        """Drop everything not yet heard (barge-in); its marks never come back."""
+
+    async def show(self, kind: str, content: dict) -> None:
+        """Something for a screen (captions, a checklist, where to go); a phone ignores it."""
+
+    async def transfer(self, call_id: str, handoff: dict) -> dict:
+        """Move the caller to staff for `handoff` (its ticket exists); the record of what
+        happened: `outcome` transferred | failed | not_configured, and why."""
+
+    async def hang_up(self) -> None:
+        """End the call on the carrier's side; nothing is sent after it."""
