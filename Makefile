@@ -100,7 +100,7 @@ test: train
 
 screenshots: train
 	@bash tools/ensure-postgres.sh
-	CONSOLE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(RUN) pytest tests/console/browser -q
+	CONSOLE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(RUN) pytest tests/console/browser tests/voice/test_kiosk_page.py -q
 
 bench: train
 	@bash tools/ensure-postgres.sh

@@ -112,8 +112,9 @@ def kiosk_hand_off(dispatcher: CollectingDispatcher, ticket: dict[str, Any], ope
     if ticket["in_business_hours"]:
         text = f"{opening}已经通知工作人员了。请到{desk}，把屏幕上的编号给工作人员看。"
     else:
-        window = callback_phrase(ticket["callback_from"], ticket["callback_until"])
-        text = f"{opening}现在是下班时间。您的事已经登记好了。请{window}到{desk}，把屏幕上的编号给工作人员看。"
+        opens = datetime.fromisoformat(ticket["callback_from"])
+        when = f"{spoken_day(opens.date(), today())}{opens.hour}点以后"
+        text = f"{opening}现在工作人员下班了。您的事已经登记好了。请{when}到{desk}，把屏幕上的编号给工作人员看。"
     control = contract.handoff(ticket["reference"], ticket["queue"], transfer=False,
                                callback_from=ticket["callback_from"], callback_until=ticket["callback_until"])
     dispatcher.utter_message(text=text, json_message={**control, **contract.HANG_UP})

@@ -38,6 +38,9 @@ def test_service_entity_picks_the_exact_item_and_offers_booking():
                           user("我社保卡丢了", "ask_social_security", [entity("service", "social_security_card")]))
     item = CATALOGUE.get("social_security_card")
     assert texts(messages) == [item.answer + BOOKING_OFFER]
+    # a screen (the kiosk) lists the materials and where it is done; a phone ignores it
+    assert messages[0]["custom"] == {"show": {"title": "办社保卡申领与补办要带的材料", "items": list(item.materials),
+                                              "where": item.channels["window"]}}
     assert slots == {"service": "social_security_card", "service_candidates": None, "pending_offer": "booking"}
 
 

@@ -247,6 +247,25 @@ def test_handoff_writes_the_ticket_with_the_conversation(actions_use_api, api_da
         assert "回电话" in texts[0] and handoff["callback_from"]
 
 
+def test_a_kiosk_handoff_shows_the_desk_and_ends_without_a_transfer(actions_use_api, api_database_url):
+    """At a kiosk nobody is called back and no call is moved: the resident is sent to the
+    desk of the queue, with the ticket number on the screen."""
+    sender = f"kiosk-{uuid.uuid4().hex}"
+    kiosk = {"channel": "kiosk"}
+    trk = tracker(user("我社保卡丢了", "ask_social_security", metadata=kiosk), slot("service", "social_security_card"),
+                  user("/request_human", "request_human", metadata=kiosk), sender=sender,
+                  slots={"service": "social_security_card"})
+    texts, slots, messages = run(ActionHandOff(), trk)
+    [(reference, channel)] = query(api_database_url, "SELECT reference, channel FROM handoff_tickets "
+                                                     "WHERE conversation_id = :c", c=sender)
+    assert channel == "kiosk" and slots["handoff_ticket"] == reference
+    custom = messages[0]["custom"]
+    assert custom["handoff"]["ticket"] == reference and custom["handoff"]["transfer"] is False
+    assert custom["hangup"] is True
+    assert "一楼帮办代办服务台，社保窗口" in texts[0] and "屏幕上的编号" in texts[0]
+    assert "回电话" not in texts[0] and "不要挂机" not in texts[0]
+
+
 def test_handoff_when_the_api_is_down_does_not_pretend(monkeypatch):
     monkeypatch.setattr(settings, "PROXY_SERVICE_URL", "http://127.0.0.1:9")
     texts, _, _ = run(ActionHandOff(), tracker(user("转人工", "request_human")))

@@ -41,7 +41,9 @@ from voice.turns import TurnDetector
 
 log = logging.getLogger(__name__)
 
-CALLBACK_YES = re.compile(r"^(?!.*(不|别|没)).*(好|要|行|可以|是|对|嗯|麻烦)")
+# a yes to "需要工作人员给您回电话吗？" — 没问题 and 对，没错 are yeses; 不用、没事、算了 are not
+CALLBACK_YES = re.compile(r"^(?!.*(不要|不用|不需要|不必|不了|不是|不行|不好|别|没有|没事|算了)).*"
+                          r"(好|要|行|可以|是|对|嗯|麻烦|没问题)")
 CALLBACK_FILED = "好的，已经给您登记了回电。工作人员会尽快给您打过来。感谢您的来电，再见。"
 CALLBACK_FAILED = "抱歉，现在没能登记上。请您稍后再打，或者拨打12345热线。再见。"
 BUSY_WITH_CALLBACK = "您好，现在来电的人比较多。已经给您登记了回电，工作人员会尽快给您打过来。再见。"
@@ -216,6 +218,8 @@ class CallSession:
         await self._bot_turn(turn)
 
     async def _bot_turn(self, turn: BotTurn) -> None:
+        if self.ended:   # the caller hung up while this turn was being prepared
+            return
         collect = turn.collect_digits
         self.audio.expect(turn.expect, int((collect or {}).get("max") or 0) or None)
         self.keypad.expect(collect)

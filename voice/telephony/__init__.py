@@ -9,8 +9,12 @@ show, transfer, hang up. Recognition, dialogue and speech never learn which carr
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Callable, Protocol
+
+log = logging.getLogger(__name__)
+MAX_MALFORMED = 200     # a door sending only garbage is closed, cleanly
 
 
 class MalformedMessage(ValueError):
@@ -56,3 +60,31 @@ class Line(Protocol):
 
     async def hang_up(self) -> None:
         """End the call on the carrier's side; nothing is sent after it."""
+
+
+class Intake:
+    """A door's messages into its call: a malformed one is logged and skipped (after
+    MAX_MALFORMED the door gives up), and an event the call fails on is logged — one bad
+    message never takes the call down."""
+
+    def __init__(self, session: Any, parse: Callable[[Any], CallEvent | None], door: str):
+        self.session, self._parse, self.door = session, parse, door
+        self.malformed = 0
+
+    @property
+    def hopeless(self) -> bool:
+        return self.malformed >= MAX_MALFORMED
+
+    def parse(self, message: Any) -> CallEvent | None:
+        try:
+            return self._parse(message)
+        except MalformedMessage as error:
+            self.malformed += 1
+            log.warning("%s message skipped: %s", self.door, error)
+            return None
+
+    async def deliver(self, event: CallEvent) -> None:
+        try:
+            await self.session.handle(event)
+        except Exception:   # noqa: BLE001 - one bad event never takes the call down
+            log.exception("%s event %s failed", self.door, event.kind)

@@ -129,8 +129,7 @@ class AudioSocketLine:
     event is delivered by a second task, so the call may take its time over it — or hang
     up from it — without stalling or cancelling the pacer."""
 
-    channel = "phone"
-    narrowband = True
+    channel, narrowband, prompts_on_silence = "phone", True, True
 
     def __init__(self, writer: asyncio.StreamWriter, calls: PbxCalls, call_uuid: str, *,
                  frame_seconds: float = 0.02):

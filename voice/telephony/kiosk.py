@@ -24,7 +24,7 @@ from starlette.websockets import WebSocketDisconnect
 from voice import settings
 from voice.audio import ASR_RATE, SAMPLE_WIDTH, resample
 from voice.call import CallSession
-from voice.telephony import AUDIO, PERSON, PLAYED, START, STOP, CallEvent, MalformedMessage
+from voice.telephony import AUDIO, PERSON, PLAYED, START, STOP, CallEvent, Intake, MalformedMessage
 
 log = logging.getLogger(__name__)
 PAGE_DIR = Path(__file__).resolve().parent.parent / "kiosk"   # the page, its style and scripts
@@ -36,7 +36,6 @@ HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", 
 MAX_AUDIO_BYTES = ASR_RATE * SAMPLE_WIDTH   # one message: at most a second of microphone audio
 MAX_TEXT_BYTES = 1024
 PLAY_CHUNK_BYTES = ASR_RATE * SAMPLE_WIDTH // 2
-MAX_MALFORMED = 200
 NOT_HERE = {"error": "forbidden", "message_zh": "自助机页面只能在服务大厅的自助机上打开。",
             "message_en": "the kiosk is served to the service hall's network only"}
 
@@ -154,9 +153,9 @@ def kiosk_router(open_call: Callable[[KioskLine], CallSession]) -> APIRouter:
         await websocket.accept()
         line = KioskLine(websocket)
         session = open_call(line)
-        malformed = 0
+        intake = Intake(session, line.parse, "kiosk")
         try:
-            while not session.ended:
+            while not session.ended and not intake.hopeless:
                 try:
                     message = await asyncio.wait_for(websocket.receive(), settings.KIOSK_IDLE_SECONDS
                                                      + settings.KIOSK_PROMPT_SECONDS)
@@ -164,18 +163,9 @@ def kiosk_router(open_call: Callable[[KioskLine], CallSession]) -> APIRouter:
                     break
                 if message["type"] == "websocket.disconnect":
                     break
-                try:
-                    event = line.parse(message)
-                except MalformedMessage as error:
-                    malformed += 1
-                    log.warning("kiosk message skipped: %s", error)
-                    if malformed >= MAX_MALFORMED:
-                        break
-                    continue
-                try:
-                    await session.handle(event)
-                except Exception:   # noqa: BLE001 - one bad event never takes the session down
-                    log.exception("kiosk event %s failed", event.kind)
+                event = intake.parse(message)
+                if event is not None:
+                    await intake.deliver(event)
         except WebSocketDisconnect:
             pass
         finally:

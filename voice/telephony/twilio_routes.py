@@ -21,11 +21,10 @@ from starlette.websockets import WebSocketDisconnect
 
 from voice import records, settings
 from voice.call import CallSession
-from voice.telephony import START, MalformedMessage
+from voice.telephony import START, Intake
 from voice.telephony.twilio import StreamTickets, TwilioMediaStream, connect_stream_twiml, signature_is_valid
 
 log = logging.getLogger(__name__)
-MAX_MALFORMED = 200     # a stream sending only garbage is closed, cleanly
 FORBIDDEN = {"error": "forbidden", "message_zh": "签名无效。", "message_en": "invalid signature"}
 FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 
@@ -85,11 +84,11 @@ def twilio_router(open_call: Callable[[TwilioMediaStream], CallSession]) -> APIR
 
         line = TwilioMediaStream(websocket.send_text, close)
         session = open_call(line)
-        malformed = 0
+        intake = Intake(session, line.parse, "stream")
         loop = asyncio.get_running_loop()
         start_by = loop.time() + settings.STREAM_START_TIMEOUT
         try:
-            while not session.ended:
+            while not session.ended and not intake.hopeless:
                 try:
                     message = await (websocket.receive() if session.call_id else asyncio.wait_for(
                         websocket.receive(), max(0.0, start_by - loop.time())))
@@ -98,15 +97,8 @@ def twilio_router(open_call: Callable[[TwilioMediaStream], CallSession]) -> APIR
                     break
                 if message["type"] == "websocket.disconnect":
                     break
-                raw = message.get("text") if message.get("text") is not None else message.get("bytes") or b""
-                try:
-                    event = line.parse(raw)
-                except MalformedMessage as error:
-                    malformed += 1
-                    log.warning("stream message skipped: %s", error)
-                    if malformed >= MAX_MALFORMED:
-                        await session.end("too many malformed messages")
-                    continue
+                event = intake.parse(message.get("text") if message.get("text") is not None
+                                     else message.get("bytes") or b"")
                 if event is None:
                     continue
                 if event.kind == START and session.call_id is None:
@@ -114,10 +106,7 @@ def twilio_router(open_call: Callable[[TwilioMediaStream], CallSession]) -> APIR
                     if refused:
                         log.warning("media stream closed: %s", refused)
                         break
-                try:
-                    await session.handle(event)
-                except Exception:   # noqa: BLE001 - one bad event never takes the call down
-                    log.exception("stream event %s failed", event.kind)
+                await intake.deliver(event)
         except WebSocketDisconnect:
             pass
         finally:
