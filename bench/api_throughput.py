@@ -2,7 +2,8 @@
 
 For each database: a fresh, migrated database; 100 000 handoff tickets inserted in bulk;
 the real API under uvicorn; then
-  * creating bookings: N requests from C concurrent clients → throughput, p50/p95,
+  * creating bookings: N requests from 8 and from 32 concurrent clients, against one and
+    two API processes → throughput, p50/p95 (one transaction per booking),
   * listing a queue (first page, priority then age) with 100 000 tickets → p50/p95.
 Writes bench/results/api.json and prints a Markdown table for the README.
 Run: `uv run python -m bench.api_throughput` (PostgreSQL on 127.0.0.1:5432 for that half).
@@ -31,7 +32,9 @@ from tools.model import ROOT
 from tools.services import running_api
 
 RESULTS = ROOT / "bench" / "results" / "api.json"
-TICKETS, BOOKINGS, CLIENTS, LIST_CALLS = 100_000, 400, 8, 200
+TICKETS, BOOKINGS, LIST_CALLS = 100_000, 800, 200
+CLIENTS = (8, 32)
+WORKERS = (1, 2)          # API processes on the port (uvicorn --workers)
 TOKEN = "bench-token"
 
 
@@ -42,12 +45,12 @@ def seed_tickets(url: str, count: int) -> None:
         rows = [{
             "reference": f"{10_000_000 + i}", "queue_id": random.choice(queues), "priority": random.choice((0, 1, 2, 2, 2)),
             "reason": "request_human", "channel": "phone", "conversation_id": f"bench-{i}",
-            "transcript": [{"speaker": "caller", "text": "转人工"}], "filled_slots": {},
+            "transcript_enc": [{"speaker": "caller", "text": "转人工"}], "filled_slots_enc": {},
             "status": random.choice(("open", "open", "claimed", "resolved")), "sla_due_at": stamp,
             "created_at": stamp - timedelta(seconds=i), "updated_at": stamp,
         } for i in range(count)]
         for start in range(0, count, 10_000):
-            session.execute(insert(m.HandoffTicket), rows[start:start + 10_000])
+            session.execute(insert(m.HandoffTicket.__table__), rows[start:start + 10_000])
         session.commit()
 
 
@@ -66,18 +69,28 @@ def timed_post(session: requests.Session, url: str, body: dict) -> tuple[float, 
     return (time.perf_counter() - start) * 1000, response.status_code
 
 
+def post_bookings(api: str, clients: int, first: int) -> dict:
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(lambda i: timed_post(requests.Session(), f"{api}/api/bookings", booking_body(i)),
+                                range(first, first + BOOKINGS)))
+    elapsed = time.perf_counter() - start
+    created = [ms for ms, status in results if status == 201]
+    return {"requests": BOOKINGS, "clients": clients, "created": len(created),
+            "slot_full": sum(status == 409 for _, status in results), "per_second": round(BOOKINGS / elapsed, 1),
+            "p50_ms": round(statistics.median(created), 1), "p95_ms": round(percentile(created, .95), 1)}
+
+
 def measure(url: str) -> dict:
     # Capacity high enough that the run measures writes, not refusals of full slots.
-    with running_api(ROOT / "var" / "bench" / "api", url, TOKEN, {"SLOT_CAPACITY": "10000"}) as api, \
-            requests.Session() as session:
+    bookings, first = {}, 0
+    for workers in WORKERS:
+        with running_api(ROOT / "var" / "bench" / "api", url, TOKEN, {"SLOT_CAPACITY": "10000"}, workers) as api:
+            for clients in CLIENTS:
+                first += BOOKINGS
+                bookings[f"{workers}x{clients}"] = {"workers": workers, **post_bookings(api, clients, first)}
+    with running_api(ROOT / "var" / "bench" / "api", url, TOKEN) as api, requests.Session() as session:
         seed_tickets(url, TICKETS)
-        start = time.perf_counter()
-        with ThreadPoolExecutor(CLIENTS) as pool:
-            results = list(pool.map(lambda i: timed_post(requests.Session(), f"{api}/api/bookings", booking_body(i)),
-                                    range(BOOKINGS)))
-        elapsed = time.perf_counter() - start
-        created = [ms for ms, status in results if status == 201]
-        full = sum(status == 409 for _, status in results)
         listing = []
         for _ in range(LIST_CALLS):
             begin = time.perf_counter()
@@ -86,9 +99,7 @@ def measure(url: str) -> dict:
             listing.append((time.perf_counter() - begin) * 1000)
             assert response.status_code == 200 and len(response.json()) == 50
     return {
-        "create_booking": {"requests": BOOKINGS, "clients": CLIENTS, "created": len(created), "slot_full": full,
-                           "per_second": round(BOOKINGS / elapsed, 1),
-                           "p50_ms": round(statistics.median(created), 1), "p95_ms": round(percentile(created, .95), 1)},
+        "create_booking": bookings,
         "list_queue_100k": {"calls": LIST_CALLS, "p50_ms": round(statistics.median(listing), 1),
                             "p95_ms": round(percentile(listing, .95), 1)},
     }
@@ -98,11 +109,17 @@ def main() -> int:
     results = on_both_databases(measure, "api-bench")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1))
-    print("| database | create booking: req/s | p50 ms | p95 ms | list queue (100k tickets): p50 ms | p95 ms |")
+    print("| database | API processes | clients | create booking: req/s | p50 ms | p95 ms |")
     print("|---|---:|---:|---:|---:|---:|")
     for db in ("sqlite", "postgresql"):
-        c, q = results[db]["create_booking"], results[db]["list_queue_100k"]
-        print(f"| {db} | {c['per_second']} | {c['p50_ms']} | {c['p95_ms']} | {q['p50_ms']} | {q['p95_ms']} |")
+        for c in results[db]["create_booking"].values():
+            print(f"| {db} | {c['workers']} | {c['clients']} | {c['per_second']} | {c['p50_ms']} | {c['p95_ms']} |")
+    print()
+    print("| database | list queue (100k tickets): p50 ms | p95 ms |")
+    print("|---|---:|---:|")
+    for db in ("sqlite", "postgresql"):
+        q = results[db]["list_queue_100k"]
+        print(f"| {db} | {q['p50_ms']} | {q['p95_ms']} |")
     return 0
 
 

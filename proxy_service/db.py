@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
@@ -38,7 +39,10 @@ def make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         busy_ms = get_settings().sqlite_busy_timeout_ms
+        # A pool (SQLAlchemy 1.4 opens a file database afresh for every session otherwise,
+        # pragmas and all): connections are shared across the API's threads, one at a time.
         engine = create_engine(url, future=True, json_serializer=_json, hide_parameters=True,
+                               poolclass=QueuePool, pool_size=8, max_overflow=24,
                                connect_args={"timeout": busy_ms / 1000, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")

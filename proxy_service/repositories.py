@@ -9,6 +9,8 @@ from datetime import date, datetime
 from typing import Generic, Iterable, TypeVar
 
 from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -62,6 +64,27 @@ class SlotRepository(SqlRepository[m.TimeSlot]):
 
     def find(self, place_id: int, day: date, half_day: str) -> m.TimeSlot | None:
         return self._one(place_id=place_id, day=day, half_day=half_day)
+
+    def reserve_in(self, place_id: int, day: date, half_day: str, capacity: int) -> int | None:
+        """Take one place in the slot, creating the slot row on first use, without leaving
+        the transaction: INSERT … ON CONFLICT DO NOTHING (both databases), then the same
+        conditional UPDATE as `reserve`. The slot's id, or None when it is full."""
+        postgres = self.session.get_bind().dialect.name == "postgresql"
+        insert = postgresql_insert if postgres else sqlite_insert
+        self.session.execute(insert(m.TimeSlot).values(place_id=place_id, day=day, half_day=half_day,
+                                                       capacity=capacity, booked=0)
+                             .on_conflict_do_nothing(index_elements=["place_id", "day", "half_day"]))
+        reserve = (update(m.TimeSlot)
+                   .where(m.TimeSlot.place_id == place_id, m.TimeSlot.day == day, m.TimeSlot.half_day == half_day,
+                          m.TimeSlot.booked < m.TimeSlot.capacity)
+                   .values(booked=m.TimeSlot.booked + 1)
+                   .execution_options(synchronize_session=False))
+        if postgres:
+            taken = self.session.execute(reserve.returning(m.TimeSlot.id)).scalar_one_or_none()
+        else:   # SQLAlchemy 1.4 has no RETURNING for SQLite; the write lock is ours until commit
+            taken = self.find(place_id, day, half_day).id if self.session.execute(reserve).rowcount == 1 else None
+        self.session.expire_all()
+        return taken
 
     def between(self, place_id: int, first: date, last: date) -> list[m.TimeSlot]:
         query = (select(m.TimeSlot).where(m.TimeSlot.place_id == place_id, m.TimeSlot.day >= first,

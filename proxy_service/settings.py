@@ -86,5 +86,14 @@ class Settings:
     sms_timeout_seconds: float = field(default_factory=lambda: float(_env("SMS_TIMEOUT_SECONDS", "10")))
 
 
+_built: tuple[int, Settings] | None = None
+
+
 def get_settings() -> Settings:
-    return Settings()
+    """The settings for the environment as it is now: rebuilt only when a variable changed
+    (tests and tools set them at run time; a booking asks a dozen times)."""
+    global _built
+    fingerprint = hash(frozenset(os.environ.items()))
+    if _built is None or _built[0] != fingerprint:
+        _built = (fingerprint, Settings())
+    return _built[1]

@@ -15,6 +15,16 @@ from proxy_service.db import session_factory
 from proxy_service.settings import get_settings
 
 
+class AlreadyAnswered(Exception):
+    """The request's Idempotency-Key has a stored response: found in the use case's own
+    first transaction, so a fresh request costs no extra round trip."""
+
+    def __init__(self, record) -> None:
+        super().__init__(record.key)
+        self.scope, self.request_hash = record.scope, record.request_hash
+        self.response, self.status_code = record.response, record.status_code
+
+
 class SqlUnitOfWork:
     def __init__(self, factory: sessionmaker | None = None,
                  idempotency: tuple[str, str, str] | None = None):
@@ -24,6 +34,7 @@ class SqlUnitOfWork:
         # (key, scope, request hash) of the API request this unit of work serves, if any:
         # services.common.finish() stores the response under it in the same transaction.
         self.idempotency_request = idempotency
+        self._key_checked = idempotency is None
 
     def __enter__(self) -> "SqlUnitOfWork":
         self.session = self._factory()
@@ -44,6 +55,13 @@ class SqlUnitOfWork:
         self.users = r.UserRepository(s)
         self.web_sessions = r.WebSessionRepository(s)
         self.login_throttle = r.ThrottleRepository(s)
+        if not self._key_checked:   # the first transaction of a keyed request looks for its answer
+            self._key_checked = True
+            record = self.idempotency_records.get(self.idempotency_request[0])
+            if record is not None:
+                answered = AlreadyAnswered(record)
+                self.session.close()
+                raise answered
         return self
 
     def __exit__(self, *exc) -> None:

@@ -47,6 +47,11 @@ class FakeSlots(FakeRepository):
         slot.booked += 1
         return True
 
+    def reserve_in(self, place_id, day, half_day, capacity):
+        slot = self.find(place_id, day, half_day) or self.add(
+            m.TimeSlot(place_id=place_id, day=day, half_day=half_day, capacity=capacity, booked=0))
+        return slot.id if self.reserve(slot.id) else None
+
     def release(self, slot_id):
         slot = self.rows[slot_id]
         slot.booked = max(0, slot.booked - 1)

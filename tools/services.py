@@ -116,15 +116,15 @@ def running_processes(specs: dict[str, tuple[list[str], str]], workdir: Path, en
 
 @contextlib.contextmanager
 def running_api(workdir: Path, database_url: str, token: str = "test-service-token",
-                extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """proxy_service's API (uvicorn) on a migrated database; yields its URL."""
+                extra_env: dict[str, str] | None = None, workers: int = 1) -> Iterator[str]:
+    """proxy_service's API (uvicorn, `workers` processes on one port) on a migrated database; yields its URL."""
     from proxy_service.migrate import upgrade
 
     upgrade(database_url)
     port = free_port()
     # --ws none: uvicorn's websocket layer needs a newer `websockets` than Rasa pins.
     command = [sys.executable, "-m", "uvicorn", "proxy_service.main:app", "--ws", "none", "--no-proxy-headers", "--host", "127.0.0.1",
-               "--port", str(port)]
+               "--port", str(port), *(["--workers", str(workers)] if workers > 1 else [])]
     env = {"DATABASE_URL": database_url, "SERVICE_TOKEN": token, **(extra_env or {})}
     with running_processes({"api": (command, f"http://127.0.0.1:{port}/health")}, workdir, env):
         yield f"http://127.0.0.1:{port}"

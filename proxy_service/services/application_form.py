@@ -21,6 +21,7 @@ from proxy_service.services.common import now
 from proxy_service.services.consent_texts import require_current_proxy_version
 from proxy_service.services.errors import InvalidRequest
 from proxy_service.services.residents import ResidentInput, valid_id_number, valid_phone
+from proxy_service.uow import AlreadyAnswered
 
 RELATIONSHIPS = ("子女", "配偶", "亲属", "邻居", "社区工作者", "其他")
 WEB_CREATE_SCOPE = "web.application.create"
@@ -203,8 +204,9 @@ def file_console_application(make_uow: Callable, values: Mapping, materials: lis
     try:
         view = file_application(make_uow((key, WEB_CREATE_SCOPE, request_hash)),
                                 replace(request, authorisation_file=stored), actor=actor)
-    except IntegrityError:
-        # The same form committed a moment ago in another request: ours rolled back whole.
+    except (IntegrityError, AlreadyAnswered):
+        # The same form committed a moment ago in another request: ours rolled back whole
+        # (or, found in its first transaction, never began).
         uploads.delete(upload_dir, stored)
         earlier = _filed_with(make_uow(read_only=True), key, request_hash)
         if earlier is None:

@@ -72,22 +72,21 @@ def booking_view(booking: m.Booking) -> dict:
 
 
 def create_booking(uow, request: BookingRequest, *, actor: str) -> dict:
-    """Reserve a place in the slot and record the booking, all in one transaction.
+    """One transaction: the idempotency key's earlier answer, the slot (made on first use)
+    and a place in it, the resident, consent, booking, audit and SMS outbox row.
 
     The caller hears the reference only after this returns: by then it is committed.
     """
-    item = _check(request)
-    calendar.check_bookable(request.day, request.half_day, now().date())
-    with uow:
+    with uow:   # entered first: a retried request gets its first answer even if the day has passed since
+        item = _check(request)
+        calendar.check_bookable(request.day, request.half_day, now().date())
         place = uow.places.by_code(request.place_code)
         if place is None:
             raise NotFound("没有这个办事地点。", f"unknown service place {request.place_code!r}.", field="place_code")
-        place_id = place.id
-    calendar.ensure_slot(uow, place_id, request.day, request.half_day)
-    with uow:
-        slot = uow.slots.find(place_id, request.day, request.half_day)
-        if not uow.slots.reserve(slot.id):
+        slot_id = uow.slots.reserve_in(place.id, request.day, request.half_day, get_settings().slot_capacity)
+        if slot_id is None:
             raise SlotFull("这个时间已经约满了，请换一个时间。", "that slot is fully booked.")
+        slot = uow.slots.get(slot_id)
         resident = find_or_add_resident(uow, request.resident, sensitive_consent=request.sensitive_consent_given)
         consent = record_consent(uow, resident, purpose="booking", wording_version=request.consent_wording_version,
                                  channel=request.channel)
