@@ -343,6 +343,14 @@ class _Turn(argparse.Action):
         namespace.turns = (namespace.turns or []) + [CallerTurn(self.dest, value)]
 
 
+def add_report_arguments(parser: argparse.ArgumentParser, out: str) -> None:
+    """How long a call may last, where Rasa is, where the bot's audio goes, JSON or text."""
+    parser.add_argument("--max-seconds", type=float, default=300)
+    parser.add_argument("--rasa-url", default=os.environ.get("RASA_URL", "http://localhost:5005"))
+    parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--json", action="store_true")
+
+
 def add_caller_turns(parser: argparse.ArgumentParser) -> None:
     """--wav/--say/--dtmf/--silence, in the order given, into `args.turns`."""
     parser.add_argument("--wav", action=_Turn, help="caller turn: a WAV recording")
@@ -361,10 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--caller", default="+8613800138000")
     parser.add_argument("--call-sid")
     parser.add_argument("--speed", type=float, default=1.0, help="run the line N times faster than real time")
-    parser.add_argument("--max-seconds", type=float, default=300)
-    parser.add_argument("--rasa-url", default=os.environ.get("RASA_URL", "http://localhost:5005"))
-    parser.add_argument("--out", type=Path, default=Path("var/simulator/bot_audio.wav"))
-    parser.add_argument("--json", action="store_true")
+    add_report_arguments(parser, "var/simulator/bot_audio.wav")
     args = parser.parse_args(argv)
     secrets.load()   # on a development machine the gateway's Twilio token is in var/secrets.env
     simulator = Simulator(args.url, auth_token=os.environ[secrets.TWILIO_AUTH_TOKEN], sign_url=args.sign_url,

@@ -33,8 +33,8 @@ import httpx
 
 from contract import secrets
 from voice.audio import PHONE_RATE, SAMPLE_WIDTH, mulaw_to_pcm16
-from voice.call_simulator import (CallerTurn, CallRefused, TurnResult, add_caller_turns, caller_audio, print_report,
-                                  tracker_turns)
+from voice.call_simulator import (CallerTurn, CallRefused, TurnResult, add_caller_turns, add_report_arguments,
+                                  caller_audio, print_report, tracker_turns)
 from voice.telephony.audiosocket import DTMF, FRAME_BYTES, HANGUP, SLIN, UUID, PbxGone, encode, read_frame
 
 SILENCE = b"\0" * FRAME_BYTES
@@ -208,10 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--caller", default="+8613800138000", help="announced as the dialplan would ('' for none)")
     parser.add_argument("--gateway-url", default=os.environ.get("VOICE_GATEWAY_URL", "http://localhost:8080"))
     parser.add_argument("--speed", type=float, default=1.0, help="send the caller's audio N times faster")
-    parser.add_argument("--max-seconds", type=float, default=300)
-    parser.add_argument("--rasa-url", default=os.environ.get("RASA_URL", "http://localhost:5005"))
-    parser.add_argument("--out", type=Path, default=Path("var/simulator/pbx_audio.wav"))
-    parser.add_argument("--json", action="store_true")
+    add_report_arguments(parser, "var/simulator/pbx_audio.wav")
     args = parser.parse_args(argv)
     simulator = PbxSimulator(args.host, args.port, speed=args.speed, uuid=args.uuid, max_seconds=args.max_seconds)
     if args.caller:

@@ -17,9 +17,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from voice.telephony import AUDIO, KEY, PLAYED, START, STOP, CallEvent, MalformedMessage
+from voice.telephony import AUDIO, KEY, MAX_MALFORMED, PLAYED, START, STOP, CallEvent, MalformedMessage
 from voice.audio import PhoneUpsampler
-from voice.telephony.audiosocket import (DTMF, ERROR, FRAME_BYTES, HANGUP, MAX_MALFORMED, SLIN, UUID, PbxCalls,
+from voice.telephony.audiosocket import (DTMF, ERROR, FRAME_BYTES, HANGUP, SLIN, UUID, PbxCalls,
                                          PbxGone, encode, read_frame, start_server)
 
 FRAME_S = 0.002

@@ -15,6 +15,7 @@ from typing import Any, Callable, Protocol
 
 log = logging.getLogger(__name__)
 MAX_MALFORMED = 200     # a door sending only garbage is closed, cleanly
+MAX_FAILURES = 20       # events the call failed on before the door gives up
 
 
 class MalformedMessage(ValueError):
@@ -63,28 +64,39 @@ class Line(Protocol):
 
 
 class Intake:
-    """A door's messages into its call: a malformed one is logged and skipped (after
-    MAX_MALFORMED the door gives up), and an event the call fails on is logged — one bad
-    message never takes the call down."""
+    """A door's messages into its call: a malformed one is skipped (the first logged as a
+    warning), an event the call fails on is logged — one bad message never takes the call
+    down; past MAX_MALFORMED of the one or MAX_FAILURES of the other the door gives up."""
 
-    def __init__(self, session: Any, parse: Callable[[Any], CallEvent | None], door: str):
-        self.session, self._parse, self.door = session, parse, door
-        self.malformed = 0
+    def __init__(self, session: Any, parse: Callable[[Any], CallEvent | None], door: str, unit: str = "messages"):
+        self.session, self._parse, self.door, self.unit = session, parse, door, unit
+        self.malformed = self.failures = 0
 
     @property
     def hopeless(self) -> bool:
-        return self.malformed >= MAX_MALFORMED
+        return self.malformed > MAX_MALFORMED or self.failures > MAX_FAILURES
+
+    @property
+    def why_hopeless(self) -> str:
+        if self.malformed > MAX_MALFORMED:
+            return f"more than {MAX_MALFORMED} malformed {self.unit}"
+        return "the call keeps failing"
+
+    def reject(self, error: MalformedMessage) -> None:
+        self.malformed += 1
+        log.log(logging.WARNING if self.malformed == 1 else logging.DEBUG, "%s %s skipped: %s",
+                self.door, self.unit, error)
 
     def parse(self, message: Any) -> CallEvent | None:
         try:
             return self._parse(message)
         except MalformedMessage as error:
-            self.malformed += 1
-            log.warning("%s message skipped: %s", self.door, error)
+            self.reject(error)
             return None
 
     async def deliver(self, event: CallEvent) -> None:
         try:
             await self.session.handle(event)
         except Exception:   # noqa: BLE001 - one bad event never takes the call down
+            self.failures += 1
             log.exception("%s event %s failed", self.door, event.kind)

@@ -26,15 +26,13 @@ from typing import Awaitable, Callable, Protocol
 
 from voice import settings
 from voice.audio import PHONE_RATE, PhoneUpsampler, resample
-from voice.telephony import AUDIO, KEY, PLAYED, START, STOP, CallEvent, MalformedMessage
+from voice.telephony import AUDIO, KEY, PLAYED, START, STOP, CallEvent, Intake, MalformedMessage
 
 log = logging.getLogger(__name__)
 
 HANGUP, UUID, DTMF, SLIN, ERROR = 0x00, 0x01, 0x03, 0x10, 0xFF
 FRAME_BYTES = 320                 # 20 ms of 8 kHz slin16
 MAX_PAYLOAD = 8000                # 0.5 s of audio; Asterisk sends 20 ms frames
-MAX_MALFORMED = 200               # frames we could not use before the call is given up
-MAX_SESSION_ERRORS = 20           # events the call failed on before it is given up
 START_TIMEOUT_S = 5.0             # the UUID frame must come this soon after connecting
 SEND_TIMEOUT_S = 2.0              # a PBX that stops reading this long is gone
 LATE_FRAMES = 5                   # the pacer this far behind (the loop stalled) starts afresh
@@ -254,17 +252,6 @@ async def _first_uuid(reader: asyncio.StreamReader) -> str:
     return str(uuids.UUID(bytes=payload))
 
 
-async def _tell(session: Session, event: CallEvent) -> bool:
-    """Give the call one event; False if it failed on it (logged: one bad event is not the
-    end of the call)."""
-    try:
-        await session.handle(event)
-        return True
-    except Exception:
-        log.exception("the call failed on a %s event", event.kind)
-        return False
-
-
 def _event(kind: int, payload: bytes, resampler: PhoneUpsampler) -> CallEvent | None:
     """The call's event for a frame in mid-call (None: nothing for it); MalformedMessage
     for a frame we cannot use. Hang-up and error frames are the caller's business."""
@@ -281,38 +268,36 @@ def _event(kind: int, payload: bytes, resampler: PhoneUpsampler) -> CallEvent | 
     raise MalformedMessage(f"frame of kind 0x{kind:02x} in mid-call")
 
 
-async def _frames_to_session(reader: asyncio.StreamReader, session: Session, idle_seconds: float) -> str:
-    """Caller audio and keys into the call until it ends; why it ended."""
+async def _frames_to_session(reader: asyncio.StreamReader, session: Session, start: CallEvent,
+                             idle_seconds: float) -> str:
+    """The call's start, then caller audio and keys into it until it ends; why it ended."""
     resampler = PhoneUpsampler()
-    malformed = failures = 0
+    intake = Intake(session, lambda frame: _event(*frame, resampler), "AudioSocket", unit="frames")
+    await intake.deliver(start)
     while not session.ended:
+        if intake.hopeless:
+            return intake.why_hopeless
         try:
             async with asyncio.timeout(idle_seconds):
                 kind, payload = await read_frame(reader, max_payload=MAX_PAYLOAD)
-            if kind in (HANGUP, ERROR):
-                if kind == ERROR:
-                    code = payload[0] if payload else None
-                    log.warning("AudioSocket error from the PBX: %s",
-                                ERRORS.get(code, "no code" if code is None else f"code 0x{code:02x}"))
-                await _tell(session, CallEvent(STOP))
-                return "the PBX hung up" if kind == HANGUP else "the PBX reported an error"
-            event = _event(kind, payload, resampler)
         except TimeoutError:
             return f"nothing from the PBX for {idle_seconds:g} s"
         except PbxGone:
-            await _tell(session, CallEvent(STOP))
+            await intake.deliver(CallEvent(STOP))
             return "the PBX closed the connection"
         except MalformedMessage as error:
-            malformed += 1
-            if malformed == 1:
-                log.warning("malformed AudioSocket frame skipped: %s", error)
-            if malformed > MAX_MALFORMED:
-                return f"more than {MAX_MALFORMED} malformed frames"
+            intake.reject(error)
             continue
-        if event is not None and not await _tell(session, event):
-            failures += 1
-            if failures > MAX_SESSION_ERRORS:
-                return "the call keeps failing"
+        if kind in (HANGUP, ERROR):
+            if kind == ERROR:
+                code = payload[0] if payload else None
+                log.warning("AudioSocket error from the PBX: %s",
+                            ERRORS.get(code, "no code" if code is None else f"code 0x{code:02x}"))
+            await intake.deliver(CallEvent(STOP))
+            return "the PBX hung up" if kind == HANGUP else "the PBX reported an error"
+        event = intake.parse((kind, payload))
+        if event is not None:
+            await intake.deliver(event)
     return "the call ended"
 
 
@@ -335,8 +320,8 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
         session = new_session(line)
         line.on_event = session.handle
         log.info("AudioSocket call %s begins", call_uuid)
-        await _tell(session, CallEvent(START, call_id=call_uuid, caller=calls.caller_of(call_uuid)))
-        reason = await _frames_to_session(reader, session, idle_seconds)
+        start = CallEvent(START, call_id=call_uuid, caller=calls.caller_of(call_uuid))
+        reason = await _frames_to_session(reader, session, start, idle_seconds)
     except asyncio.CancelledError:
         reason = "the gateway is shutting down"
         raise
