@@ -173,6 +173,7 @@ class HandoffTicket(Base):
     channel = Column(String(16), nullable=False)
     conversation_id = Column(String(128), nullable=False, index=True)
     caller_phone_enc = Column(Text)
+    caller_phone_hash = Column(String(64), index=True)   # one system callback per caller and day
     caller_last4 = Column(String(4))
     # [{"speaker", "text", "at"}]; loaded (and decrypted) only when read, not for queue lists.
     transcript = deferred(Column("transcript_enc", EncryptedJSON, nullable=False))
@@ -211,6 +212,10 @@ class Call(Base):
     transfer_target = Column(String(128))
     transfer_outcome = Column(String(16))
     transfer_detail = Column(String(500))
+    # Until when the gateway holding the call vouches for it (it renews the lease while the
+    # call goes on and clears it when the call ended well). An expired lease means the call
+    # was lost with its gateway: the worker files a callback (services/calls.py).
+    lease_until = Column(DateTime, index=True)
     created_at = Column(DateTime, nullable=False, index=True)
     updated_at = Column(DateTime, nullable=False)
 

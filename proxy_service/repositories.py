@@ -197,6 +197,14 @@ class TicketRepository(SqlRepository[m.HandoffTicket]):
                  .where(m.HandoffTicket.status != "resolved").order_by(m.HandoffTicket.id).limit(1).with_for_update())
         return self.session.execute(query).scalar_one_or_none()
 
+    def unresolved_for_caller_since(self, phone_hash: str, since: datetime,
+                                    reasons: Iterable[str]) -> m.HandoffTicket | None:
+        query = (select(m.HandoffTicket)
+                 .where(m.HandoffTicket.caller_phone_hash == phone_hash, m.HandoffTicket.created_at >= since,
+                        m.HandoffTicket.status != "resolved", m.HandoffTicket.reason.in_(list(reasons)))
+                 .order_by(m.HandoffTicket.id).limit(1).with_for_update())
+        return self.session.execute(query).scalar_one_or_none()
+
     def in_queue(self, queue_id: int, statuses: Iterable[str], limit: int = 50,
                  offset: int = 0) -> list[m.HandoffTicket]:
         """Priority first, then oldest first: the order staff should take them in."""
@@ -228,6 +236,22 @@ class CallRepository(SqlRepository[m.Call]):
         except IntegrityError:
             return None
         return call
+
+    def set_leases(self, call_sids: list[str], until: datetime | None, *, only_held: bool) -> int:
+        """only_held: renew only leases still running (a swept call stays ended)."""
+        if not call_sids:
+            return 0
+        query = update(m.Call).where(m.Call.call_sid.in_(call_sids))
+        if only_held:
+            query = query.where(m.Call.lease_until.isnot(None))
+        return self.session.execute(query.values(lease_until=until).execution_options(
+            synchronize_session=False)).rowcount
+
+    def lease_expired(self, moment: datetime, *, limit: int) -> list[m.Call]:
+        """Calls whose lease ran out, locked (two workers never sweep one call twice)."""
+        query = (select(m.Call).where(m.Call.lease_until < moment).order_by(m.Call.lease_until).limit(limit)
+                 .with_for_update(skip_locked=True))
+        return list(self.session.execute(query).scalars())
 
     def _day_expression(self):
         # A call counts on the day it started; one never reported as started, on the day we heard of it.

@@ -1,4 +1,5 @@
-"""Background jobs: deliver the SMS outbox every few seconds, apply retention once a day.
+"""Background jobs: deliver the SMS outbox and call back callers whose call was lost with its
+gateway (services/calls.sweep_lost_calls) every few seconds; apply retention once a day.
 
 `python -m proxy_service.worker` (make run starts it). `--once` runs each job once and exits.
 """
@@ -10,7 +11,7 @@ import os
 import sys
 import time
 
-from proxy_service.services import notifications, retention
+from proxy_service.services import calls, notifications, retention
 from proxy_service.uow import SqlUnitOfWork, new_unit_of_work
 
 log = logging.getLogger("proxy_service.worker")
@@ -20,6 +21,7 @@ RETENTION_INTERVAL = float(os.environ.get("RETENTION_INTERVAL_SECONDS", str(24 *
 
 def run_once() -> dict:
     return {"outbox": notifications.deliver_pending(new_unit_of_work),
+            "lost_calls": calls.sweep_lost_calls(SqlUnitOfWork()),
             "retention": retention.purge_expired(SqlUnitOfWork())}
 
 
@@ -37,6 +39,9 @@ def main() -> int:
             counts = notifications.deliver_pending(new_unit_of_work)
             if any(counts.values()):
                 log.info("outbox: %s", counts)
+            lost = calls.sweep_lost_calls(SqlUnitOfWork())
+            if lost["lost_calls"]:
+                log.warning("calls lost with their gateway: %s", lost)
             if time.monotonic() >= next_retention:
                 log.info("retention: %s", retention.purge_expired(SqlUnitOfWork()))
                 next_retention = time.monotonic() + RETENTION_INTERVAL

@@ -21,6 +21,8 @@ from voice import settings
 from voice.asr import get_recognizer
 from voice.core import CallCore
 from voice.dialogue import RasaBridge
+from voice.leases import keep_leases
+from voice.shared import store_from_settings
 from voice.telephony import audiosocket
 from voice.telephony.audiosocket_routes import pbx_router
 from voice.telephony.kiosk import kiosk_router
@@ -38,7 +40,8 @@ def too_large(_scope: dict, limit: int) -> JSONResponse:
 def create_app(speech: SpeechChain | None = None, bridge: RasaBridge | None = None,
                audiosocket_port: int | None = None) -> FastAPI:
     core = CallCore(speech or SpeechChain(), bridge or RasaBridge())
-    pbx_calls = audiosocket.PbxCalls()
+    shared = store_from_settings()
+    pbx_calls = audiosocket.PbxCalls(shared)
     port = settings.AUDIOSOCKET_PORT if audiosocket_port is None else audiosocket_port
 
     @contextlib.asynccontextmanager
@@ -51,15 +54,17 @@ def create_app(speech: SpeechChain | None = None, bridge: RasaBridge | None = No
                                                 calls=pbx_calls)
         app.state.audiosocket_port = server.sockets[0].getsockname()[1]
         log.info("AudioSocket listening on %s:%d", settings.AUDIOSOCKET_HOST, app.state.audiosocket_port)
+        leases = asyncio.get_running_loop().create_task(keep_leases(core))
         try:
             yield
         finally:
+            leases.cancel()     # first: calls cut by the shutdown are not released, so they are called back
             server.close()
 
     app = FastAPI(title="政务帮办热线 voice gateway", lifespan=lifespan)
     app.state.core = core
     app.add_middleware(BodyLimit, limit=lambda _scope: settings.MAX_FORM_BYTES, refuse=too_large)
-    app.include_router(twilio_router(core.open))
+    app.include_router(twilio_router(core.open, shared))
     app.include_router(pbx_router(pbx_calls))
     app.include_router(kiosk_router(core.open))
 

@@ -27,7 +27,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from contract import GREET, SILENCE, TRANSCRIPT_MAX_TURNS, fit_transcript
-from voice import records
+from voice import records, settings
 from voice.asr import Recognizer
 from voice.caller_audio import CallerAudio, Heard, SpokenTurn
 from voice.dialogue import BotTurn, RasaBridge
@@ -110,7 +110,8 @@ class CallSession:
                 return
             self.call_id, self.caller = event.call_id or "unknown", event.caller or None
             # the greeting must not wait for the record (the API may be slow or down)
-            self._background(records.report(self.id, channel=self.channel, caller_phone=self.caller, started=True))
+            self._background(records.report(self.id, channel=self.channel, caller_phone=self.caller, started=True,
+                                            lease_seconds=settings.CALL_LEASE_SECONDS))
             if self.busy:
                 self._background(self._busy_line())
             else:

@@ -10,16 +10,38 @@ from voice.telephony import Line
 from voice.tts import SpeechChain
 
 
+MAX_UNRELEASED = 10_000
+
+
 class CallCore:
     def __init__(self, speech: SpeechChain, bridge: RasaBridge, max_calls: int | None = None):
         self.speech, self.bridge = speech, bridge
         self.max_calls = settings.MAX_CALLS if max_calls is None else max_calls
         self._calls: set[CallSession] = set()
+        self._ended: list[str] = []      # ids of calls that ended here, not yet reported released
+
+    def _prune(self) -> None:
+        for call in [call for call in self._calls if call.ended]:
+            self._calls.discard(call)
+            if call.call_id and len(self._ended) < MAX_UNRELEASED:
+                self._ended.append(call.call_id)
 
     @property
     def in_progress(self) -> int:
-        self._calls = {call for call in self._calls if not call.ended}
+        self._prune()
         return len(self._calls)
+
+    def lease_round(self) -> tuple[list[str], list[str]]:
+        """(calls this gateway holds, calls that ended here since the last round) for the
+        leases the proxy service keeps on them (voice/leases.py)."""
+        self._prune()
+        held = [call.call_id for call in self._calls if call.call_id]
+        ended, self._ended = self._ended, []
+        return held, ended
+
+    def not_released(self, call_ids: list[str]) -> None:
+        """The round did not reach the proxy service: release these next time."""
+        self._ended = [*call_ids, *self._ended][:MAX_UNRELEASED]
 
     def open(self, line: Line) -> CallSession:
         """A call on `line`; beyond max_calls it only hears "busy" (and gets a callback)."""

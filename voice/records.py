@@ -1,5 +1,5 @@
-"""What the gateway writes to the proxy service: call records and, when Rasa is down, the
-callback ticket the caller asked for. Failures are logged and never end a call."""
+"""What the gateway writes to the proxy service: call records, the leases on its calls and,
+when Rasa is down, the callback ticket the caller asked for. Failures are logged and never end a call."""
 from __future__ import annotations
 
 import logging
@@ -23,7 +23,7 @@ def _now() -> str:
 
 async def report(call_id: str, *, channel: str, caller_phone: str | None = None, started: bool = False,
                  ended: bool = False, status: str | None = None, duration_seconds: int | None = None,
-                 transfer: dict | None = None) -> bool:
+                 transfer: dict | None = None, lease_seconds: int | None = None) -> bool:
     """Record what is known of a call (PUT is an upsert: reports may come in any order)."""
     body: dict = {"channel": channel}
     if caller_phone:
@@ -38,6 +38,8 @@ async def report(call_id: str, *, channel: str, caller_phone: str | None = None,
         body["duration_seconds"] = duration_seconds
     if transfer:
         body["transfer"] = transfer
+    if lease_seconds is not None:
+        body["lease_seconds"] = lease_seconds
     try:
         async with _client() as client:
             response = await client.put(f"/api/calls/{call_id}", json=body)
@@ -47,6 +49,20 @@ async def report(call_id: str, *, channel: str, caller_phone: str | None = None,
         return True
     except httpx.HTTPError as error:
         log.error("call record not written: %s", type(error).__name__)
+        return False
+
+
+async def keep_leases(held: list[str], ended: list[str], seconds: int) -> bool:
+    """Renew the leases on the calls this gateway holds; release those that ended."""
+    try:
+        async with _client() as client:
+            response = await client.post("/api/calls/leases", json={"renew": held, "release": ended, "seconds": seconds})
+        if response.status_code >= 400:
+            log.error("call leases refused: HTTP %s", response.status_code)
+            return False
+        return True
+    except httpx.HTTPError as error:
+        log.error("call leases not kept: %s", type(error).__name__)
         return False
 
 

@@ -35,6 +35,14 @@ SERVICE_TOKEN = os.environ[secrets.SERVICE_TOKEN]
 RASA_API_TOKEN = os.environ[secrets.RASA_API_TOKEN]   # Rasa's HTTP API (rewinds); the REST channel is open
 PROXY_SERVICE_TIMEOUT = float(os.environ.get("PROXY_SERVICE_TIMEOUT", "8"))
 MAX_CALLS = int(os.environ.get("VOICE_MAX_CALLS", "32"))   # beyond this a call hears "busy, call back"
+# The gateway renews the proxy service's lease on each of its calls this often; a call whose
+# lease ran out was lost with its gateway and its caller is called back (voice/leases.py).
+CALL_LEASE_SECONDS = int(os.environ.get("VOICE_CALL_LEASE_SECONDS", "60"))
+LEASE_INTERVAL_SECONDS = float(os.environ.get("VOICE_LEASE_INTERVAL_SECONDS", "15"))
+
+# A cluster's gateways share what one call's steps leave for the next (used stream tickets,
+# what the dialplan announced) in Redis; empty: this process only (voice/shared.py).
+REDIS_URL = os.environ.get("VOICE_REDIS_URL", "")
 
 # Speech synthesis (voice/tts.py). One pace for every engine, in Han characters per minute
 # of audio (pauses included): older listeners follow 120–160 comfortably.

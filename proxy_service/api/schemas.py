@@ -4,13 +4,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Dict, List, Optional
 
-from pydantic import BaseModel, Extra, Field, conint, constr
+from pydantic import BaseModel, Extra, Field, conint, conlist, constr
 
 from proxy_service.services.tickets import REASONS as TICKET_REASONS
 
 Text32 = constr(strip_whitespace=True, min_length=1, max_length=32)
 Text64 = constr(strip_whitespace=True, min_length=1, max_length=64)
 Phone = constr(strip_whitespace=True, min_length=7, max_length=32)
+CallSid = constr(regex=r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class Strict(BaseModel):
@@ -126,3 +127,13 @@ class CallReportIn(Strict):
     status: Optional[constr(regex=r"^(initiated|queued|ringing|in-progress|completed|busy|no-answer|failed|canceled)$")] = None
     duration_seconds: Optional[conint(ge=0, le=86_400)] = None
     transfer: Optional[CallTransferIn] = None
+    lease_seconds: Optional[conint(ge=0, le=600)] = Field(
+        None, description="the gateway holds the call this long unless renewed (0 ends the lease)")
+
+
+class CallLeasesIn(Strict):
+    """A gateway's round: calls it still holds, and calls that ended well."""
+
+    renew: conlist(CallSid, max_items=1000) = []
+    release: conlist(CallSid, max_items=1000) = []
+    seconds: conint(ge=1, le=600)

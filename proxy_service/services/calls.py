@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from proxy_service import models as m
 from proxy_service.crypto import decrypt, encrypt, lookup_hash, mask_phone
 from proxy_service.services.common import audit, finish, now
 from proxy_service.services.errors import InvalidRequest, NotFound
+from proxy_service.services.tickets import TicketRequest, file_ticket
 from proxy_service.settings import get_settings
 
 CHANNELS = m.CALL_CHANNELS
@@ -32,6 +33,8 @@ PHONE_CHARACTERS = re.compile(r"\+?[0-9][0-9 ()-]*")
 MAX_DURATION_SECONDS = 24 * 3600
 MAX_TARGET_LENGTH = 128
 MAX_DETAIL_LENGTH = 500
+MAX_LEASE_SECONDS = 600
+MAX_LEASES_PER_REQUEST = 1000
 TRANSFER_COLUMNS = ("transfer_ticket", "transfer_target", "transfer_outcome", "transfer_detail")
 
 
@@ -49,6 +52,7 @@ class CallReport:
     transfer_target: str | None = None
     transfer_outcome: str | None = None
     transfer_detail: str | None = None
+    lease_seconds: int | None = None      # the gateway vouches for the call this long (0: ends the lease)
 
 
 def check_call_sid(call_sid: str) -> str:
@@ -137,7 +141,15 @@ def _values(report: CallReport) -> dict:
     if report.transfer_detail is not None:
         values["transfer_detail"] = _text(report.transfer_detail, MAX_DETAIL_LENGTH, "transfer.detail",
                                           f"转接说明要在{MAX_DETAIL_LENGTH}个字以内。")
+    if report.lease_seconds is not None:
+        values["lease_until"] = _lease_until(report.lease_seconds)
     return values
+
+
+def _lease_until(seconds) -> datetime | None:
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or not 0 <= seconds <= MAX_LEASE_SECONDS:
+        raise InvalidRequest("租约时长不对。", f"lease_seconds must be 0-{MAX_LEASE_SECONDS}.", field="lease_seconds")
+    return now() + timedelta(seconds=seconds) if seconds else None
 
 
 def _check_period(call: m.Call, values: dict) -> None:
@@ -248,3 +260,42 @@ def call_counts(uow, since: datetime) -> dict:
         "by_day": [by_day[key] for key in sorted(by_day)],
         "transfers": {outcome: outcomes.get(outcome, 0) for outcome in TRANSFER_OUTCOMES},
     }
+
+
+def keep_leases(uow, *, renew: list[str], release: list[str], seconds: int) -> dict:
+    """A gateway's round of leases: the calls it still holds vouched for `seconds` more,
+    the calls that ended well released (their lease cleared). Calls not known yet (their
+    first report is still on its way) or already swept are left alone."""
+    for sid in (*renew, *release):
+        check_call_sid(sid)
+    if len(renew) + len(release) > MAX_LEASES_PER_REQUEST:
+        raise InvalidRequest("一次报告的通话太多。", f"at most {MAX_LEASES_PER_REQUEST} calls per request.",
+                             field="renew")
+    until = _lease_until(seconds)
+    with uow:
+        renewed = uow.calls.set_leases(renew, until, only_held=True)
+        released = uow.calls.set_leases(release, None, only_held=False)
+        uow.commit()
+    return {"renewed": renewed, "released": released}
+
+
+def sweep_lost_calls(uow, *, limit: int = 100) -> dict:
+    """Calls whose gateway stopped vouching for them (it crashed or was cut off mid-call):
+    each is ended as failed and, if the caller's number is known, a callback ticket is put
+    in the queue for them (one per caller and day), in the same transaction."""
+    lost = callbacks = 0
+    with uow:
+        for call in uow.calls.lease_expired(now(), limit=limit):
+            before = call.status
+            call.lease_until, call.status, call.updated_at = None, "failed", now()
+            call.ended_at = max(call.ended_at or now(), call.started_at or call.created_at)
+            audit(uow, actor="worker", entity=call, action="end", from_state=before, to_state="failed",
+                  details={"why": "gateway_lost"})
+            phone = decrypt(call.caller_phone_enc)
+            lost += 1
+            if phone and call.channel == "phone":
+                file_ticket(uow, TicketRequest(conversation_id=call.call_sid, reason="dropped", channel="phone",
+                                               caller_phone=phone), actor="worker")
+                callbacks += 1
+        uow.commit()
+    return {"lost_calls": lost, "callbacks": callbacks}

@@ -46,7 +46,7 @@ def purge_expired(uow, *, actor: str = "retention-job") -> dict:
             m.HandoffTicket.purged_at.is_(None))).scalars()
         for ticket in tickets:
             ticket.transcript, ticket.filled_slots, ticket.caller_phone_enc = [], {}, None
-            ticket.caller_last4 = None
+            ticket.caller_last4 = ticket.caller_phone_hash = None
             uow.notes.delete_for_ticket(ticket.id)      # staff notes are free text: may name people
             ticket.purged_at = now()
             audit(uow, actor=actor, entity=ticket, action="purge_personal_data")

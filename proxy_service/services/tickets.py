@@ -8,14 +8,18 @@ from datetime import datetime, timedelta
 from catalogue import OFFER_LABELS, load_catalogue
 from proxy_service import models as m
 from contract import TICKET_SLOTS
-from proxy_service.crypto import decrypt, encrypt, mask_phone, normalize_digits
+from proxy_service.crypto import decrypt, encrypt, lookup_hash, mask_phone, normalize_digits
 from proxy_service.services import calendar
 from proxy_service.services.common import audit, finish, new_reference, notify, now
 from proxy_service.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from proxy_service.services.reference import COMPLAINTS_QUEUE, desk_for_queue, queue_for_topic
 from proxy_service.settings import get_settings
 
-REASONS = ("request_human", "fallback", "complaint", "distress", "booking", "status", "timeout", "silence")
+REASONS = ("request_human", "fallback", "complaint", "distress", "booking", "status", "timeout", "silence",
+           "dropped", "busy")
+# Callbacks the system files by itself (the assistant did not answer, the call was lost with
+# its gateway, the line was full): one per caller number and day, however often they try.
+SYSTEM_CALLBACK_REASONS = ("timeout", "dropped", "busy")
 CHANNELS = ("phone", "kiosk", "web", "chat")
 URGENT, RAISED, NORMAL = 0, 1, 2
 CALLBACK_WINDOW = timedelta(hours=2)
@@ -28,6 +32,7 @@ REASON_LABELS = {
     "request_human": "来电人要求转人工", "fallback": "多次没听懂来电人", "complaint": "投诉",
     "distress": "来电人可能有危险", "booking": "预约需要人工帮忙", "status": "查询进度需要人工帮忙",
     "timeout": "系统没有及时回答", "silence": "长时间没有声音",
+    "dropped": "通话意外中断", "busy": "来电太多，没能接通",
 }
 CHANNEL_LABELS = {"phone": "电话", "kiosk": "自助终端", "web": "网页", "chat": "在线文字"}
 STATUS_LABELS = {"open": "等待接单", "claimed": "处理中", "callback_scheduled": "已约回电", "resolved": "已办结"}
@@ -102,46 +107,64 @@ def ticket_view(ticket: m.HandoffTicket, *, reveal: bool = False, transcript: bo
 def create_ticket(uow, request: TicketRequest, *, actor: str) -> dict:
     """Write the ticket durably; the reply tells whether staff take over now or call back."""
     _check(request)
+    with uow:
+        view, status = file_ticket(uow, request, actor=actor)
+        return finish(uow, view, status)
+
+
+def file_ticket(uow, request: TicketRequest, *, actor: str) -> tuple[dict, int]:
+    """The ticket written in the caller's open transaction (not committed here): its view and
+    201, or the conversation's (or, for a system callback, the caller's today) earlier
+    unresolved ticket, brought up to date, and 200."""
+    _check(request)
     stamp = now()
     priority = priority_for(request)
     open_now = calendar.in_business_hours(stamp)
     callback_from = None if open_now else calendar.next_opening(stamp)
     phone = normalize_digits(request.caller_phone) if request.caller_phone else None
-    with uow:
-        earlier = uow.tickets.unresolved_for_conversation(request.conversation_id.strip())
-        if earlier is not None:
-            return _repeat_request(uow, earlier, request, priority, actor=actor, open_now=open_now)
-        queue = uow.queues.by_code(route(request))
-        if queue is None:
-            raise NotFound("转接队列还没有配置。", "staff queues are not loaded.")
-        ticket = uow.tickets.add(m.HandoffTicket(
-            reference=new_reference(lambda ref: uow.tickets.by_reference(ref) is not None),
-            queue_id=queue.id, priority=priority, reason=request.reason, channel=request.channel,
-            conversation_id=request.conversation_id.strip(), caller_phone_enc=encrypt(phone),
-            caller_last4=phone[-4:] if phone else None, transcript=list(request.transcript),
-            filled_slots=dict(request.filled_slots), status="open",
-            sla_due_at=(callback_from or stamp) + timedelta(minutes=get_settings().sla_minutes[priority]),
-            callback_from=callback_from, callback_until=callback_from + CALLBACK_WINDOW if callback_from else None,
-            created_at=stamp, updated_at=stamp,
-        ))
-        ticket.queue = queue
-        audit(uow, actor=actor, entity=ticket, action="create", to_state="open",
-              details={"queue": queue.code, "priority": priority, "reason": request.reason})
-        return finish(uow, {**ticket_view(ticket), "in_business_hours": open_now}, 201)
+    phone_hash = lookup_hash(phone) if phone else None
+    earlier = uow.tickets.unresolved_for_conversation(request.conversation_id.strip())
+    if earlier is None and phone_hash and request.reason in SYSTEM_CALLBACK_REASONS:
+        midnight = stamp.replace(hour=0, minute=0, second=0)
+        earlier = uow.tickets.unresolved_for_caller_since(phone_hash, midnight, SYSTEM_CALLBACK_REASONS)
+    if earlier is not None:
+        return _repeat_request(uow, earlier, request, priority, actor=actor, open_now=open_now), 200
+    queue = uow.queues.by_code(route(request))
+    if queue is None:
+        raise NotFound("转接队列还没有配置。", "staff queues are not loaded.")
+    ticket = uow.tickets.add(m.HandoffTicket(
+        reference=new_reference(lambda ref: uow.tickets.by_reference(ref) is not None),
+        queue_id=queue.id, priority=priority, reason=request.reason, channel=request.channel,
+        conversation_id=request.conversation_id.strip(), caller_phone_enc=encrypt(phone),
+        caller_phone_hash=phone_hash, caller_last4=phone[-4:] if phone else None,
+        transcript=list(request.transcript), filled_slots=dict(request.filled_slots), status="open",
+        sla_due_at=(callback_from or stamp) + timedelta(minutes=get_settings().sla_minutes[priority]),
+        callback_from=callback_from, callback_until=callback_from + CALLBACK_WINDOW if callback_from else None,
+        created_at=stamp, updated_at=stamp,
+    ))
+    ticket.queue = queue
+    audit(uow, actor=actor, entity=ticket, action="create", to_state="open",
+          details={"queue": queue.code, "priority": priority, "reason": request.reason})
+    return {**ticket_view(ticket), "in_business_hours": open_now}, 201
 
 
 def _repeat_request(uow, ticket: m.HandoffTicket, request: TicketRequest, priority: int, *, actor: str,
                     open_now: bool) -> dict:
     """A conversation asks for a person again (0 pressed twice, "转人工" after the transfer
-    failed): one ticket per conversation, brought up to date, never a second one in the queue."""
-    ticket.transcript, ticket.filled_slots = list(request.transcript), dict(request.filled_slots)
+    failed), or a caller the system already owes a callback today calls again: one ticket,
+    brought up to date, never a second one in the queue. What is already known is kept
+    when the new request knows nothing (a callback filed without a transcript)."""
+    if request.transcript:
+        ticket.transcript = list(request.transcript)
+    if request.filled_slots:
+        ticket.filled_slots = dict(request.filled_slots)
     if priority < ticket.priority:
         ticket.priority = priority
         ticket.sla_due_at = min(ticket.sla_due_at, now() + timedelta(minutes=get_settings().sla_minutes[priority]))
     ticket.updated_at = now()
     audit(uow, actor=actor, entity=ticket, action="asked_again", from_state=ticket.status, to_state=ticket.status,
           details={"reason": request.reason, "priority": ticket.priority})
-    return finish(uow, {**ticket_view(ticket), "in_business_hours": open_now}, 200)
+    return {**ticket_view(ticket), "in_business_hours": open_now}
 
 
 TRANSITIONS = {

@@ -297,7 +297,7 @@ def test_start_carries_the_uuid_and_the_announced_caller_only_once():
 
     async def scenario():
         calls = PbxCalls()
-        calls.announce(str(call_uuid).upper(), CALLER)     # the dialplan may spell it in capitals
+        await calls.announce(str(call_uuid).upper(), CALLER)     # the dialplan may spell it in capitals
         async with gateway(calls=calls, greeting=None) as gw:
             for _ in range(2):
                 pbx = await FakePbx.connect(gw.port, call_uuid)
@@ -580,7 +580,7 @@ def test_a_transfer_ends_the_call_and_the_dialplan_is_told_once():
     async def scenario():
         async with gateway(greeting=None, on_key=to_staff) as gw:
             pbx = await FakePbx.connect(gw.port)
-            assert gw.calls.next_step(str(pbx.uuid)) == {"action": "hangup"}
+            assert await gw.calls.next_step(str(pbx.uuid)) == {"action": "hangup"}
             await pbx.send(DTMF, b"0")
             received = await pbx.until_closed()
             return received, gw.calls, str(pbx.uuid)
@@ -588,34 +588,59 @@ def test_a_transfer_ends_the_call_and_the_dialplan_is_told_once():
     received, calls, call_uuid = run(scenario())
     assert outcomes == [{"outcome": "transferred", "via": "pbx", "ticket": "HL-2025-0001"}]
     assert received == b"\x00\x00\x00"
-    assert calls.next_step(call_uuid) == {"action": "transfer", "ticket": "HL-2025-0001", "queue": "社保"}
-    assert calls.next_step(call_uuid) == {"action": "hangup"}
+    assert run(calls.next_step(call_uuid)) == {"action": "transfer", "ticket": "HL-2025-0001", "queue": "社保"}
+    assert run(calls.next_step(call_uuid)) == {"action": "hangup"}
 
 
 def test_announcements_and_transfers_expire_and_are_bounded():
     now = [1000.0]
     calls = PbxCalls(lifetime=60, max_entries=3, clock=lambda: now[0])
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
-    calls.announce(first, CALLER)
-    calls.transfer(second, {"ticket": "T-1", "queue": "q"})
-    now[0] += 61
-    assert calls.caller_of(first) is None
-    assert calls.next_step(second) == {"action": "hangup"}
 
-    calls.announce(first, CALLER)
-    now[0] += 59
-    assert calls.caller_of(first) == CALLER
-    assert calls.caller_of(first) is None                    # used once
+    async def scenario():
+        await calls.announce(first, CALLER)
+        await calls.transfer(second, {"ticket": "T-1", "queue": "q"})
+        now[0] += 61
+        assert await calls.caller_of(first) is None
+        assert await calls.next_step(second) == {"action": "hangup"}
 
-    many = [str(uuid.uuid4()) for _ in range(5)]
-    for call_uuid in many:
-        calls.announce(call_uuid, CALLER)
-    assert [calls.caller_of(call_uuid) for call_uuid in many] == [None, None, CALLER, CALLER, CALLER]
-    assert len(calls._callers) == 0 and len(calls._transfers) == 0
+        await calls.announce(first, CALLER)
+        now[0] += 59
+        assert await calls.caller_of(first) == CALLER
+        assert await calls.caller_of(first) is None                    # used once
 
-    assert calls.next_step("not a uuid") == {"action": "hangup"}
-    with pytest.raises(ValueError):
-        calls.announce("not a uuid", CALLER)
+        many = [str(uuid.uuid4()) for _ in range(8)]
+        for call_uuid in many:
+            await calls.announce(call_uuid, CALLER)
+        assert [await calls.caller_of(call_uuid) for call_uuid in many] == [None] * 2 + [CALLER] * 6
+
+        assert await calls.next_step("not a uuid") == {"action": "hangup"}
+        with pytest.raises(ValueError):
+            await calls.announce("not a uuid", CALLER)
+
+    run(scenario())
+
+
+class DeadStore:
+    """A shared store whose Redis is gone."""
+
+    async def put(self, key, value, ttl):
+        raise ConnectionError("redis down")
+
+    take = claim = put
+
+
+def test_a_dead_shared_store_costs_the_caller_number_and_the_transfer_not_the_call():
+    calls = PbxCalls(DeadStore())
+    call_uuid = str(uuid.uuid4())
+
+    async def scenario():
+        await calls.announce(call_uuid, CALLER)
+        assert await calls.caller_of(call_uuid) is None
+        await calls.transfer(call_uuid, {"ticket": "12345678", "queue": "q"})
+        assert await calls.next_step(call_uuid) == {"action": "hangup"}
+
+    run(scenario())
 
 
 # -- the dialplan's HTTP calls around AudioSocket() ----------------------------------------
@@ -637,11 +662,11 @@ def test_the_dialplan_announces_the_caller_and_learns_the_next_step(monkeypatch)
     # CURL() with a header set sends no Content-Type: the form is read from the body anyway
     announced = client.post("/asterisk/calls", content=f"uuid={call}&caller=%2B86%20138-0013-8000", headers=good)
     assert announced.status_code == 200 and announced.text == "ok"
-    assert calls.caller_of(call.lower()) == "8613800138000"
+    assert run(calls.caller_of(call.lower())) == "8613800138000"
     assert client.post("/asterisk/calls", data={"uuid": call}, headers={"Authorization": "Bearer wrong"}).status_code == 403
     assert client.post("/asterisk/calls", data={"uuid": "12345"}, headers=good).status_code == 400
     assert client.get(f"/asterisk/calls/{call}/next", headers=good).text == "hangup"
-    calls.transfer(call.lower(), {"ticket": "57670814", "queue": "social_security"})
+    run(calls.transfer(call.lower(), {"ticket": "57670814", "queue": "social_security"}))
     assert client.get(f"/asterisk/calls/{call}/next").status_code == 403
     assert client.get(f"/asterisk/calls/{call}/next", headers=good).text == "transfer,57670814,social_security"
     assert client.get(f"/asterisk/calls/{call}/next", headers=good).text == "hangup"     # once

@@ -621,7 +621,7 @@ def test_start_greets_the_caller(records):
     assert line.played == ["您好，这里是政务帮办热线。", "请问您要办什么事？"]
     assert line.marks == ["reply1-1/2", "reply1-2/2"]
     assert {"speaker": "bot", "text": GREETING.texts[0]} in line.shown("caption")
-    assert records.reports == [(CALL_ID, {"channel": "phone", "caller_phone": CALLER, "started": True})]
+    assert records.reports == [(CALL_ID, {"channel": "phone", "caller_phone": CALLER, "started": True, "lease_seconds": 60})]
     assert session.id == CALL_ID and not session.ended and line.of("hang_up") == []
 
 
@@ -1041,3 +1041,35 @@ def test_every_door_is_a_whole_line(door):
         assert inspect.iscoroutinefunction(getattr(line, command, None)), f"{name}.{command}"
         assert list(inspect.signature(getattr(line, command)).parameters) == \
             list(inspect.signature(getattr(Line, command)).parameters), f"{name}.{command} takes other arguments"
+
+
+# -- leases: the gateway vouches for its calls (voice/leases.py) ------------------------------
+
+def test_the_gateway_renews_its_calls_and_releases_ended_ones_until_heard(records, monkeypatch):
+    from voice import leases
+    from voice.core import CallCore
+
+    monkeypatch.setattr("voice.core.get_recognizer", lambda: object())
+    rounds, answers = [], [False, True, True]
+
+    async def keep_leases(held, ended, seconds):
+        rounds.append((sorted(held), sorted(ended), seconds))
+        return answers.pop(0)
+
+    monkeypatch.setattr("voice.leases.records.keep_leases", keep_leases)
+    core = CallCore(FakeSpeech(), FakeBridge(), max_calls=4)
+
+    async def scenario():
+        first, second = core.open(FakeLine()), core.open(FakeLine())
+        await first.handle(CallEvent(START, call_id="CA-1", caller=CALLER))
+        await second.handle(CallEvent(START, call_id="CA-2", caller=CALLER))
+        core.open(FakeLine())                                   # no start yet: nothing to vouch for
+        await first.end("caller hung up")
+        assert await leases.lease_round(core, 30) is False      # the proxy service did not answer
+        assert await leases.lease_round(core, 30) is True       # so CA-1 is released again
+        assert await leases.lease_round(core, 30) is True
+        await second.end("caller hung up")
+
+    asyncio.run(scenario())
+    assert rounds == [(["CA-2"], ["CA-1"], 30), (["CA-2"], ["CA-1"], 30), (["CA-2"], [], 30)]
+    assert core.lease_round() == ([], ["CA-2"])

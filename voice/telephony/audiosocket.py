@@ -18,14 +18,16 @@ it announces the caller before connecting and asks for the next step after it re
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid as uuids
-from collections import OrderedDict, deque
+from collections import deque
 from typing import Awaitable, Callable, Protocol
 
 from voice import settings
 from voice.audio import PHONE_RATE, PhoneUpsampler, resample
+from voice.shared import MemoryStore, SharedStore
 from voice.telephony import AUDIO, KEY, PLAYED, START, STOP, CallEvent, Intake, MalformedMessage
 
 log = logging.getLogger(__name__)
@@ -66,53 +68,54 @@ async def read_frame(reader: asyncio.StreamReader, *, max_payload: int) -> tuple
 class PbxCalls:
     """What the dialplan tells us about a call before AudioSocket() and asks after it.
 
-    Both are keyed by the call's UUID, kept `lifetime` seconds and used once; at most
-    `max_entries` of each are held (the oldest go first), so a dialplan that announces
-    calls which never connect cannot grow this without bound."""
+    Both are keyed by the call's UUID, kept `lifetime` seconds and used once, in the
+    gateways' shared store (voice/shared.py): the announcement, the AudioSocket connection
+    and the question afterwards may each reach another gateway of a cluster. The store of
+    one process holds at most `max_entries`, so a dialplan that announces calls which never
+    connect cannot grow it without bound. If the store cannot be reached, the call goes on
+    without the caller's number, and afterwards the dialplan hangs up (the hand-off ticket
+    was written all the same, so staff call back)."""
 
-    def __init__(self, *, lifetime: float | None = None, max_entries: int = 1024,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(self, store: SharedStore | None = None, *, lifetime: float | None = None,
+                 max_entries: int = 1024, clock: Callable[[], float] = time.monotonic):
         self._lifetime = settings.PBX_ANNOUNCE_SECONDS if lifetime is None else lifetime
-        self._max, self._clock = max_entries, clock
-        self._callers: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
-        self._transfers: OrderedDict[str, tuple[float, dict]] = OrderedDict()
+        self._store = store or MemoryStore(max_entries=2 * max_entries, clock=clock)
 
     @staticmethod
     def _key(call_uuid: str) -> str:
         """The canonical form (the dialplan may spell it in capitals); ValueError if no UUID."""
         return str(uuids.UUID(call_uuid))
 
-    def _put(self, entries: OrderedDict, key: str, value) -> None:
-        self._expire(entries)
-        entries.pop(key, None)
-        entries[key] = (self._clock(), value)
-        while len(entries) > self._max:
-            entries.popitem(last=False)
+    async def _put(self, kind: str, call_uuid: str, value: dict) -> None:
+        key = f"pbx-{kind}:{self._key(call_uuid)}"
+        try:
+            await self._store.put(key, json.dumps(value), self._lifetime)
+        except Exception as error:  # noqa: BLE001 - see the class docstring
+            log.error("PBX %s of %s not kept (%s)", kind, call_uuid, type(error).__name__)
 
-    def _take(self, entries: OrderedDict, key: str):
-        self._expire(entries)
-        entry = entries.pop(key, None)
-        return None if entry is None else entry[1]
+    async def _take(self, kind: str, call_uuid: str) -> dict | None:
+        key = f"pbx-{kind}:{self._key(call_uuid)}"
+        try:
+            value = await self._store.take(key)
+        except Exception as error:  # noqa: BLE001 - see the class docstring
+            log.error("PBX %s of %s not read (%s)", kind, call_uuid, type(error).__name__)
+            return None
+        return None if value is None else json.loads(value)
 
-    def _expire(self, entries: OrderedDict) -> None:
-        oldest = self._clock() - self._lifetime
-        while entries and next(iter(entries.values()))[0] < oldest:
-            entries.popitem(last=False)
+    async def announce(self, call_uuid: str, caller: str | None) -> None:
+        await self._put("caller", call_uuid, {"caller": caller or None})
 
-    def announce(self, call_uuid: str, caller: str | None) -> None:
-        self._put(self._callers, self._key(call_uuid), caller or None)
+    async def caller_of(self, call_uuid: str) -> str | None:
+        announced = await self._take("caller", call_uuid)
+        return None if announced is None else announced.get("caller")
 
-    def caller_of(self, call_uuid: str) -> str | None:
-        return self._take(self._callers, self._key(call_uuid))
+    async def transfer(self, call_uuid: str, handoff: dict) -> None:
+        await self._put("transfer", call_uuid, {"ticket": handoff.get("ticket"), "queue": handoff.get("queue")})
 
-    def transfer(self, call_uuid: str, handoff: dict) -> None:
-        self._put(self._transfers, self._key(call_uuid),
-                  {"ticket": handoff.get("ticket"), "queue": handoff.get("queue")})
-
-    def next_step(self, call_uuid: str) -> dict:
+    async def next_step(self, call_uuid: str) -> dict:
         """What the dialplan does after AudioSocket() returns: staff once after a transfer."""
         try:
-            moved = self._take(self._transfers, self._key(call_uuid))
+            moved = await self._take("transfer", call_uuid)
         except ValueError:
             moved = None
         return {"action": "hangup"} if moved is None else {"action": "transfer", **moved}
@@ -163,7 +166,7 @@ class AudioSocketLine:
     async def transfer(self, call_id: str, handoff: dict) -> dict:
         """AudioSocket cannot move a call: we note where it goes, the call ends, and the
         dialplan, when AudioSocket() returns, asks us (PbxCalls.next_step) and dials staff."""
-        self._calls.transfer(self.call_id, handoff)
+        await self._calls.transfer(self.call_id, handoff)
         return {"outcome": "transferred", "via": "pbx", "ticket": handoff.get("ticket")}
 
     async def hang_up(self) -> None:
@@ -320,7 +323,7 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
         session = new_session(line)
         line.on_event = session.handle
         log.info("AudioSocket call %s begins", call_uuid)
-        start = CallEvent(START, call_id=call_uuid, caller=calls.caller_of(call_uuid))
+        start = CallEvent(START, call_id=call_uuid, caller=await calls.caller_of(call_uuid))
         reason = await _frames_to_session(reader, session, start, idle_seconds)
     except asyncio.CancelledError:
         reason = "the gateway is shutting down"

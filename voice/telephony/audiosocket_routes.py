@@ -52,17 +52,17 @@ def pbx_router(calls: PbxCalls) -> APIRouter:
         if call is None:
             return JSONResponse(INVALID, status_code=400)
         caller = normalize_digits(form.get("caller"))[:20] or None
-        calls.announce(call, caller)
+        await calls.announce(call, caller)
         return PlainTextResponse("ok")
 
     @router.get("/asterisk/calls/{call}/next")
-    def next_step(call: str, request: Request):
+    async def next_step(call: str, request: Request):
         if not authorised(request):
             return JSONResponse(FORBIDDEN, status_code=403)
         call = call_uuid(call)
         if call is None:
             return JSONResponse(INVALID, status_code=400)
-        step = calls.next_step(call)
+        step = await calls.next_step(call)
         if step.get("action") == "transfer":
             return PlainTextResponse(f"transfer,{step.get('ticket') or ''},{step.get('queue') or ''}")
         return PlainTextResponse("hangup")

@@ -31,6 +31,7 @@ from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from voice import settings
 from voice.audio import PhoneUpsampler, mulaw_to_pcm16, speech_to_phone
+from voice.shared import MemoryStore, SharedStore
 from voice.telephony import AUDIO, KEY, PLAYED, START, STOP, CallEvent, MalformedMessage
 
 log = logging.getLogger(__name__)
@@ -62,13 +63,16 @@ def connect_stream_twiml(stream_url: str, parameters: dict[str, str]) -> str:
 class StreamTickets:
     """Issues the signed parameters of each call's stream and redeems each one once.
 
-    Used tickets are remembered by this gateway process until they expire (a cluster of
-    gateways would share that set, e.g. in Redis)."""
+    Used tickets are marked in the gateways' shared store (voice/shared.py), so a ticket
+    issued by one gateway of a cluster is good once on any of them. If that store cannot
+    be reached, a ticket whose signature and lifetime are good is let through (logged):
+    a caller is never turned away for the sake of a replay check."""
 
-    def __init__(self, auth_token: str, lifetime_seconds: float, clock: Callable[[], float] = time.time):
+    def __init__(self, auth_token: str, lifetime_seconds: float, store: SharedStore | None = None,
+                 clock: Callable[[], float] = time.time):
         self._key = hmac.new(auth_token.encode(), b"stream-ticket", hashlib.sha256).digest()
         self._lifetime, self._clock = lifetime_seconds, clock
-        self._used: dict[str, int] = {}
+        self._store = store or MemoryStore()
 
     def _mac(self, call_sid: str, caller: str, expires: str) -> str:
         return hmac.new(self._key, f"{call_sid}|{caller}|{expires}".encode(), hashlib.sha256).hexdigest()
@@ -79,7 +83,7 @@ class StreamTickets:
         return {"callSid": call_sid, "caller": caller, "expires": expires,
                 "ticket": self._mac(call_sid, caller, expires)}
 
-    def redeem(self, stream_call_sid: str | None, given: dict[str, str]) -> str | None:
+    async def redeem(self, stream_call_sid: str | None, given: dict[str, str]) -> str | None:
         """None if a stream's `start` (its CallSid and custom parameters) carries a good
         ticket for its own call (now used up); else why not."""
         call_sid, caller, expires = given.get("callSid", ""), given.get("caller", ""), given.get("expires", "")
@@ -89,14 +93,15 @@ class StreamTickets:
             return "stream ticket does not match its parameters"
         if stream_call_sid != call_sid:
             return "stream ticket is for another call"
-        now = self._clock()
-        if int(expires) < now:
+        left = int(expires) - self._clock()
+        if left < 0:
             return "stream ticket expired"
-        self._used = {sid: until for sid, until in self._used.items() if until >= now}
-        if call_sid in self._used:
-            return "stream ticket already used"
-        self._used[call_sid] = int(expires)
-        return None
+        try:
+            first = await self._store.claim(f"stream-ticket:{call_sid}", left + 1)
+        except Exception as error:  # noqa: BLE001 - the shared store is down: see the docstring
+            log.warning("stream ticket not checked for reuse (%s)", type(error).__name__)
+            return None
+        return None if first else "stream ticket already used"
 
 
 class TwilioMediaStream:

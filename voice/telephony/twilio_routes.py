@@ -22,6 +22,7 @@ from starlette.websockets import WebSocketDisconnect
 from voice import records, settings
 from voice.call import CallSession
 from voice.telephony import START, Intake
+from voice.shared import SharedStore
 from voice.telephony.twilio import StreamTickets, TwilioMediaStream, connect_stream_twiml, signature_is_valid
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,9 @@ FORBIDDEN = {"error": "forbidden", "message_zh": "签名无效。", "message_en"
 FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 
 
-def twilio_router(open_call: Callable[[TwilioMediaStream], CallSession]) -> APIRouter:
+def twilio_router(open_call: Callable[[TwilioMediaStream], CallSession], store: SharedStore | None = None) -> APIRouter:
     router = APIRouter()
-    tickets = StreamTickets(settings.TWILIO_AUTH_TOKEN, settings.STREAM_TICKET_SECONDS)
+    tickets = StreamTickets(settings.TWILIO_AUTH_TOKEN, settings.STREAM_TICKET_SECONDS, store)
 
     async def signed_form(request: Request, path: str) -> dict[str, str] | None:
         body = await request.body()
@@ -102,7 +103,7 @@ def twilio_router(open_call: Callable[[TwilioMediaStream], CallSession]) -> APIR
                 if event is None:
                     continue
                 if event.kind == START and session.call_id is None:
-                    refused = tickets.redeem(event.call_id, line.parameters)
+                    refused = await tickets.redeem(event.call_id, line.parameters)
                     if refused:
                         log.warning("media stream closed: %s", refused)
                         break

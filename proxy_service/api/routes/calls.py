@@ -11,6 +11,14 @@ from proxy_service.services import calls
 router = APIRouter(dependencies=AUTHENTICATED, tags=["calls"])
 
 
+@router.post("/api/calls/leases")
+def keep_leases(body: s.CallLeasesIn, request: Request):
+    """The gateway's heartbeat for its calls; a call whose lease runs out was lost with its
+    gateway, and the worker files a callback for its caller."""
+    return calls.keep_leases(request.app.state.make_uow(), renew=body.renew, release=body.release,
+                             seconds=body.seconds)
+
+
 # `:path` so that a call_sid with a slash is refused like any other bad one (422), not 404.
 @router.put("/api/calls/{call_sid:path}")
 def report_call(call_sid: str, body: s.CallReportIn, request: Request):
