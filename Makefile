@@ -15,10 +15,11 @@ export UV_SYSTEM_CERTS ?= 1
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --locked
 
-.PHONY: help install secrets catalogue train fetch-models migrate admin run chat call pbx-call test screenshots bench tts-warm eval-nlu validate clean
+.PHONY: help install secrets catalogue train fetch-models migrate admin run run-cluster chat call pbx-call test screenshots bench tts-warm eval-nlu validate clean
 
 help:
 	@echo "make run       install, train, migrate, start Rasa (5005), actions (5055), API (8000), voice (8080, kiosk at /kiosk, AudioSocket 9092)"
+	@echo "make run-cluster  the same as a cluster: HAProxy on those ports, 2× Rasa/actions/API/voice, PostgreSQL, Redis"
 	@echo "make test      install, train if needed, run every test"
 	@echo "make chat      talk to the running assistant in this terminal"
 	@echo "make call SAY=\"我的社保卡丢了怎么补办\"  place a simulated phone call on the running service"
@@ -78,6 +79,14 @@ run: secrets train migrate
 	@echo "  Service API: http://localhost:8000/api (token: SERVICE_TOKEN in var/secrets.env)"
 	@echo
 	$(RUN) honcho start -f Procfile
+
+# Two of each behind HAProxy, PostgreSQL and Redis, under supervisord (tools/cluster.py). The
+# console's first administrator: DATABASE_URL=postgresql://postgres@127.0.0.1:5432/helpline make admin
+run-cluster: secrets train
+	@echo
+	@echo "  The same addresses as make run, through the balancer; logs: var/cluster/logs/ (Ctrl-C stops everything)"
+	@echo
+	$(RUN) python -m tools.cluster
 
 chat: install
 	$(RUN) python -m tools.chat

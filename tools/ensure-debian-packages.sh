@@ -2,10 +2,11 @@
 # Install the Debian packages the project needs (speech: espeak-ng, and libime's general Chinese
 # dictionary, language model and tools for the recogniser's pinyin → 汉字 conversion; the console's browser tests:
 # Chromium, driven by Playwright — never a downloaded browser — and a Chinese font for it), if
-# they are missing.
+# they are missing. The cluster (make run-cluster, its tests): HAProxy, supervisord and Redis.
 # Needs root and apt-get; otherwise says what to install and fails.
 set -u
-packages=(espeak-ng libime-data libime-data-language-model libime-bin chromium chromium-driver fonts-wqy-microhei)
+packages=(espeak-ng libime-data libime-data-language-model libime-bin chromium chromium-driver fonts-wqy-microhei
+          haproxy supervisor redis-server)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

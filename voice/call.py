@@ -249,7 +249,8 @@ class CallSession:
         if self.channel == "kiosk":   # nobody to call back: the desk is a few steps away
             await self._bot_turn(BotTurn(texts=[KIOSK_BUSY], hangup=True))
             return
-        ticket = await records.file_callback(self.id, caller_phone=self.caller, channel=self.channel, transcript=[])
+        ticket = await records.file_callback(self.id, caller_phone=self.caller, channel=self.channel, transcript=[],
+                                             reason="busy")
         await self._bot_turn(BotTurn(texts=[BUSY_WITH_CALLBACK if ticket else BUSY], hangup=True))
 
     # -- after speaking -----------------------------------------------------------------

@@ -66,9 +66,11 @@ async def keep_leases(held: list[str], ended: list[str], seconds: int) -> bool:
         return False
 
 
-async def file_callback(call_id: str, *, caller_phone: str | None, channel: str, transcript: list[dict]) -> str | None:
-    """A callback ticket written by the gateway itself (the assistant did not answer)."""
-    body = {"conversation_id": call_id[:128], "reason": "timeout", "channel": channel, "caller_phone": caller_phone,
+async def file_callback(call_id: str, *, caller_phone: str | None, channel: str, transcript: list[dict],
+                        reason: str = "timeout") -> str | None:
+    """A callback ticket written by the gateway itself: the assistant did not answer
+    ("timeout"), or the line was full ("busy")."""
+    body = {"conversation_id": call_id[:128], "reason": reason, "channel": channel, "caller_phone": caller_phone,
             "transcript": transcript, "filled_slots": {}, "failed_turns": 0}
     try:
         async with _client() as client:

@@ -857,7 +857,7 @@ def test_a_busy_phone_line_files_a_callback(records):
 
     line, bridge, session, spoken = asyncio.run(scenario())
     assert bridge.sent == []
-    assert records.callbacks == [(CALL_ID, {"caller_phone": CALLER, "channel": "phone", "transcript": []})]
+    assert records.callbacks == [(CALL_ID, {"caller_phone": CALLER, "channel": "phone", "transcript": [], "reason": "busy"})]
     assert spoken == BUSY_WITH_CALLBACK
     assert session.ended and line.calls[-1] == ("hang_up",)
 

@@ -1,0 +1,120 @@
+"""`make run-cluster`: the whole service as a city would run it, on this one machine.
+
+HAProxy in front on the usual ports (5005 Rasa, 8000 API and console, 8080 voice, 9092
+AudioSocket; 5055 the action servers, for Rasa), two of each process behind it on their own
+loopback ports, PostgreSQL for the application data and Rasa's conversations, Redis for
+Rasa's conversation locks and the gateways' shared call state, one worker; supervisord
+starts them all and starts again any that dies. Files: cluster/haproxy.cfg,
+cluster/supervisord.conf, cluster/endpoints.yml; logs in $CLUSTER_DIR/logs/.
+
+`python -m tools.cluster [--prepare-only]`. Everything is set from the environment
+(CLUSTER_* below and the services' own settings, which win when given):
+CLUSTER_HOST (127.0.0.1) where the balancer listens; CLUSTER_PORT_OFFSET (0, a multiple of
+10) added to every port, so a test cluster runs beside a real one; CLUSTER_DATABASE
+(helpline) and CLUSTER_TRACKER_DATABASE (helpline_rasa) on CLUSTER_PG_URL; CLUSTER_REDIS_URL.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+PUBLIC = {"RASA_PUBLIC_PORT": 5005, "ACTIONS_PUBLIC_PORT": 5055, "API_PUBLIC_PORT": 8000,
+          "VOICE_PUBLIC_PORT": 8080, "AUDIOSOCKET_PUBLIC_PORT": 9092}
+# Instance n of each kind listens on <base>n (supervisord's process_num): 5101, 5102, …
+INSTANCE_BASES = {"RASA": 510, "ACTIONS": 515, "API": 800, "VOICE": 808, "AUDIOSOCKET": 919}
+INSTANCES = 2
+
+
+def _get(env: dict, name: str, default: str) -> str:
+    return env.get(name) or default
+
+
+def cluster_environment(base: dict[str, str]) -> dict[str, str]:
+    """The environment every process of the cluster starts with."""
+    env = dict(base)
+    offset = int(_get(env, "CLUSTER_PORT_OFFSET", "0"))
+    if offset % 10:
+        raise SystemExit("CLUSTER_PORT_OFFSET must be a multiple of 10")
+    ports = {name: port + offset for name, port in PUBLIC.items()}
+    for kind, prefix in INSTANCE_BASES.items():
+        base_number = prefix + offset // 10
+        ports[f"{kind}_PORT_BASE"] = base_number
+        for n in range(1, INSTANCES + 1):
+            ports[f"{kind}{n}_PORT"] = int(f"{base_number}{n}")
+    env.update({name: str(value) for name, value in ports.items()})
+    env.setdefault("CLUSTER_HOST", "127.0.0.1")
+    env["CLUSTER_DIR"] = str(Path(_get(env, "CLUSTER_DIR", str(ROOT / "var" / "cluster"))).resolve())
+    env["CLUSTER_PYTHON"] = sys.executable
+
+    pg = urlsplit(_get(env, "CLUSTER_PG_URL", "postgresql://postgres@127.0.0.1:5432"))
+    database = _get(env, "CLUSTER_DATABASE", "helpline")
+    env.setdefault("DATABASE_URL", f"postgresql://{pg.netloc}/{database}")
+    env.update({"TRACKER_DB_HOST": pg.hostname or "127.0.0.1", "TRACKER_DB_PORT": str(pg.port or 5432),
+                "TRACKER_DB_USER": pg.username or "postgres",
+                "TRACKER_DB_NAME": _get(env, "CLUSTER_TRACKER_DATABASE", "helpline_rasa")})
+    redis = urlsplit(_get(env, "CLUSTER_REDIS_URL", "redis://127.0.0.1:6379/1"))
+    env.update({"LOCK_REDIS_HOST": redis.hostname or "127.0.0.1", "LOCK_REDIS_PORT": str(redis.port or 6379),
+                "LOCK_REDIS_DB": (redis.path or "/1").strip("/") or "1"})
+    env.setdefault("VOICE_REDIS_URL", redis.geturl())
+
+    local = "http://127.0.0.1"
+    env.setdefault("ACTION_SERVER_URL", f"{local}:{ports['ACTIONS_PUBLIC_PORT']}/webhook")
+    env.setdefault("PROXY_SERVICE_URL", f"{local}:{ports['API_PUBLIC_PORT']}")
+    env.setdefault("RASA_URL", f"{local}:{ports['RASA_PUBLIC_PORT']}")
+    env.setdefault("VOICE_PUBLIC_URL", f"http://localhost:{ports['VOICE_PUBLIC_PORT']}")
+    env.setdefault("TRUSTED_PROXIES", "127.0.0.1")          # the balancer's X-Forwarded-For
+    # A conversation's lock outlives a killed Rasa instance this long (Rasa's default is 60 s):
+    # longer than any turn takes (RASA_TIMEOUT_SECONDS), short enough that the caller's next
+    # turn on the other instance need not wait for it.
+    env.setdefault("TICKET_LOCK_LIFETIME", "10")
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    return env
+
+
+def _create_database(admin_url: str, name: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT", future=True)
+    try:
+        with engine.connect() as connection:
+            exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+            if not exists:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+
+
+def prepare(env: dict[str, str]) -> None:
+    """Databases made and migrated, log folder ready; fails with a clear message if PostgreSQL
+    or Redis cannot be had."""
+    for script in ("tools/ensure-postgres.sh", "tools/ensure-redis.sh"):
+        if subprocess.run(["bash", str(ROOT / script)]).returncode:
+            raise SystemExit(f"the cluster needs what {script} could not start")
+    admin = f"{env['DATABASE_URL'].rsplit('/', 1)[0]}/postgres"
+    _create_database(admin, env["DATABASE_URL"].rsplit("/", 1)[1])
+    _create_database(admin, env["TRACKER_DB_NAME"])
+    subprocess.run([sys.executable, "-m", "proxy_service.migrate"], env=env, cwd=ROOT, check=True)
+    (Path(env["CLUSTER_DIR"]) / "logs").mkdir(parents=True, exist_ok=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prepare-only", action="store_true", help="make the databases, then stop")
+    args = parser.parse_args()
+    env = cluster_environment(dict(os.environ))
+    prepare(env)
+    if args.prepare_only:
+        return 0
+    print(f"cluster: balancer on {env['CLUSTER_HOST']} ports {', '.join(env[name] for name in PUBLIC)}; "
+          f"logs in {env['CLUSTER_DIR']}/logs/", flush=True)
+    os.chdir(ROOT)
+    os.execvpe("supervisord", ["supervisord", "-n", "-c", str(ROOT / "cluster" / "supervisord.conf")], env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
