@@ -104,6 +104,7 @@ pbx-call: install
 # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
 test: train
 	@bash tools/ensure-postgres.sh || echo "warning: PostgreSQL tests will fail (see above)"
+	@bash tools/ensure-redis.sh || echo "warning: Redis and cluster tests will fail (see above)"
 	@$(RUN) pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
