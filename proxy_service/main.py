@@ -14,7 +14,7 @@ from proxy_service.settings import Settings, get_settings
 from proxy_service.uow import SqlUnitOfWork
 from proxy_service.web.app import create_console_app
 
-API_PATHS = ("/api/", "/health", "/docs", "/openapi.json")
+API_PATHS = ("/api/", "/health", "/metrics", "/docs", "/openapi.json")
 
 
 def is_api_path(path: str) -> bool:

@@ -13,15 +13,18 @@ import asyncio
 import contextlib
 import logging
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Header
 from fastapi.responses import JSONResponse
 
 from contract.body_limit import BodyLimit
+from contract.metrics import RequestMetrics, metrics_response
 from voice import settings
 from voice.asr import get_recognizer
 from voice.core import CallCore
 from voice.dialogue import RasaBridge
+from voice.health import dependency_checks
 from voice.leases import keep_leases
+from voice.metrics import CALLS_IN_PROGRESS, REGISTRY, REQUESTS
 from voice.shared import store_from_settings
 from voice.telephony import audiosocket
 from voice.telephony.audiosocket_routes import pbx_router
@@ -63,14 +66,28 @@ def create_app(speech: SpeechChain | None = None, bridge: RasaBridge | None = No
 
     app = FastAPI(title="政务帮办热线 voice gateway", lifespan=lifespan)
     app.state.core = core
+    CALLS_IN_PROGRESS.set_function(lambda: core.in_progress)
     app.add_middleware(BodyLimit, limit=lambda _scope: settings.MAX_FORM_BYTES, refuse=too_large)
+    app.add_middleware(RequestMetrics, counters=REQUESTS)
     app.include_router(twilio_router(core.open, shared))
     app.include_router(pbx_router(pbx_calls))
     app.include_router(kiosk_router(core.open))
 
     @app.get("/health")
-    def health():
-        return {"status": "ok", "calls": core.in_progress, "audiosocket_port": getattr(app.state, "audiosocket_port", None)}
+    async def health():
+        """Whether this gateway can take calls (its speech models are loaded: else 503), and each
+        dependency. A dead Rasa or proxy service is reported, not answered with 503: the gateway
+        still takes calls then and offers callers a callback, so the balancer must keep it."""
+        checks = await dependency_checks(shared)
+        ready = checks["speech_models"]["ok"]
+        status = "ok" if all(check["ok"] for check in checks.values()) else "degraded" if ready else "down"
+        return JSONResponse({"status": status, "calls": core.in_progress, "checks": checks,
+                             "audiosocket_port": getattr(app.state, "audiosocket_port", None)},
+                            status_code=200 if ready else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics(authorization: str = Header(None)):
+        return metrics_response(REGISTRY, authorization, settings.SERVICE_TOKEN)
 
     return app
 

@@ -33,6 +33,7 @@ from voice.caller_audio import CallerAudio, Heard, SpokenTurn
 from voice.dialogue import BotTurn, RasaBridge
 from voice.keypad import Keypad
 from voice.listening import Listener
+from voice.metrics import CALLS, HANDOFFS, TURN_FAILURES
 from voice.settings import MAX_QUEUED_TURNS
 from voice.speaker import Speaker, running
 from voice.telephony import AUDIO, KEY, PERSON, PLAYED, START, STOP, CallEvent, Line
@@ -85,6 +86,7 @@ class CallSession:
         self._thinking = False
         self._after_speech: BotTurn | None = None     # what to do once the caller has heard the reply
         self._callback_offered = False
+        self._turn_started: float | None = None   # when the caller's turn now being answered was taken
         self.ended = False
         self.busy = busy    # the gateway is at capacity: a callback, not a conversation
         self._tasks: set[asyncio.Task] = set()
@@ -110,6 +112,7 @@ class CallSession:
                 return
             self.call_id, self.caller = event.call_id or "unknown", event.caller or None
             # the greeting must not wait for the record (the API may be slow or down)
+            CALLS.labels(self.channel, "busy" if self.busy else "yes").inc()
             self._background(records.report(self.id, channel=self.channel, caller_phone=self.caller, started=True,
                                             lease_seconds=settings.CALL_LEASE_SECONDS))
             if self.busy:
@@ -169,6 +172,7 @@ class CallSession:
         while not self.ended:
             text, speaker, said, utterance, spoken, joins = await self._turns.get()
             self._thinking = True
+            self._turn_started = time.monotonic() if speaker == "caller" else None
             try:
                 if utterance is not None:
                     await self.line.show("state", {"state": "thinking"})
@@ -189,6 +193,7 @@ class CallSession:
                         continue
                 await self._rasa_turn(text, speaker=speaker, said=said, spoken=spoken)
             except Exception:   # noqa: BLE001 - one bad turn must not end the call
+                TURN_FAILURES.inc()
                 log.exception("caller turn failed")
             finally:
                 self._thinking = False
@@ -233,7 +238,8 @@ class CallSession:
             await self.line.show("handoff", {"ticket": turn.handoff.get("ticket"), "text": "".join(turn.texts)})
         self._after_speech = turn if (turn.handoff or turn.hangup) else None
         await self.line.show("state", {"state": "speaking"})
-        if not await self.speaker.say(turn.texts):
+        started, self._turn_started = self._turn_started, None
+        if not await self.speaker.say(turn.texts, turn_started=started):
             await self._after_last_mark()
 
     async def _answer_callback_offer(self, text: str) -> None:
@@ -243,6 +249,7 @@ class CallSession:
             return
         ticket = await records.file_callback(self.id, caller_phone=self.caller, channel=self.channel,
                                              transcript=self.log.for_ticket())
+        HANDOFFS.labels("callback", "timeout" if ticket else "not_filed").inc()
         await self._bot_turn(BotTurn(texts=[CALLBACK_FILED if ticket else CALLBACK_FAILED], hangup=True))
 
     async def _busy_line(self) -> None:
@@ -251,6 +258,7 @@ class CallSession:
             return
         ticket = await records.file_callback(self.id, caller_phone=self.caller, channel=self.channel, transcript=[],
                                              reason="busy")
+        HANDOFFS.labels("callback", "busy" if ticket else "not_filed").inc()
         await self._bot_turn(BotTurn(texts=[BUSY_WITH_CALLBACK if ticket else BUSY], hangup=True))
 
     # -- after speaking -----------------------------------------------------------------
@@ -269,6 +277,7 @@ class CallSession:
             return
         if turn.handoff and turn.handoff.get("transfer"):
             outcome = await self.line.transfer(self.id, turn.handoff)
+            HANDOFFS.labels("transfer", str(outcome.get("outcome") or "unknown")).inc()
             await records.report(self.id, channel=self.channel, transfer=outcome)
             if outcome.get("outcome") == "transferred":
                 await self.end("transferred to staff")

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 
+from voice.metrics import TURN_LATENCY
 from voice.telephony import Line
 from voice.tts import SpeechChain, split_sentences
 
@@ -33,14 +35,15 @@ class Speaker:
         """Sending a reply, or the caller has not yet heard all that was sent."""
         return bool(self._pending) or running(self._task)
 
-    async def say(self, texts: list[str]) -> bool:
+    async def say(self, texts: list[str], *, turn_started: float | None = None) -> bool:
         """Speak the texts; returns once every sound is on the line (not yet heard) or a
         barge-in cut the reply short. False when nothing went on the line (nothing to say,
-        or no sentence could be synthesised): no mark will come back for this reply."""
+        or no sentence could be synthesised): no mark will come back for this reply.
+        turn_started (time.monotonic()): the caller's turn this answers, for the turn latency."""
         sentences = [s for text in texts for s in split_sentences(text)]
         if not sentences:
             return False
-        self._task = asyncio.get_running_loop().create_task(self._speak(sentences))
+        self._task = asyncio.get_running_loop().create_task(self._speak(sentences, turn_started))
         try:
             return await self._task > 0
         except asyncio.CancelledError:
@@ -48,7 +51,7 @@ class Speaker:
                 raise
             return True
 
-    async def _speak(self, sentences: list[str]) -> int:
+    async def _speak(self, sentences: list[str], turn_started: float | None = None) -> int:
         """How many sentences went on the line (each with its mark)."""
         loop = asyncio.get_running_loop()
         self._reply += 1
@@ -60,6 +63,8 @@ class Speaker:
                 if index + 1 < len(sentences):   # synthesise the next sentence while this one plays
                     upcoming = loop.create_task(self.speech.speak(sentences[index + 1]))
                 await self.line.play(speech.pcm, speech.rate)
+                if index == 0 and turn_started is not None:
+                    TURN_LATENCY.labels(self.line.channel).observe(time.monotonic() - turn_started)
                 name = f"reply{self._reply}-{index + 1}/{len(sentences)}"   # "n/n": the reply is complete
                 self._pending.append(name)
                 await self.line.mark(name)

@@ -729,6 +729,13 @@ def test_a_key_while_the_bot_is_silent_does_not_clear(records):
 
 
 def test_a_recognised_turn_is_captioned_and_sent(records):
+    from voice.metrics import REGISTRY
+
+    def answered_turns() -> float:
+        return REGISTRY.get_sample_value("helpline_voice_turn_latency_seconds_count", {"channel": "phone"}) or 0
+
+    before = answered_turns()
+
     async def scenario():
         line, bridge = FakeLine(), FakeBridge(GREETING, BotTurn(texts=["好的，社保。"]))
         session = await start_call(line, bridge)
@@ -741,6 +748,7 @@ def test_a_recognised_turn_is_captioned_and_sent(records):
     assert {"speaker": "caller", "text": "我想办社保"} in line.shown("caption")
     assert bridge.sent[1] == (CALL_ID, "我想办社保", CALLER, "phone")
     assert line.played[-1] == "好的，社保。"
+    assert answered_turns() == before + 1          # the greeting is no caller turn: one latency only
 
 
 def test_audio_events_go_through_caller_audio(records):

@@ -3,6 +3,7 @@ accepts — in-process, no speech (the whole kiosk runs in tests/voice/test_kios
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from fastapi import FastAPI
@@ -101,6 +102,10 @@ def test_the_stream_turns_messages_into_call_events_and_skips_garbage(core):
         ws.send_text(json.dumps({"type": "played", "mark": "reply1-1/1"}))
         ws.send_text(json.dumps({"type": "staff"}))
         ws.send_text(json.dumps({"type": "end"}))
+        deadline = time.monotonic() + 5               # leaving the block may cut the server short: let it read all
+        while time.monotonic() < deadline and not (core.sessions and core.sessions[0].events
+                                                   and core.sessions[0].events[-1].kind == "stop"):
+            time.sleep(0.01)
     [session] = core.sessions
     kinds = [event.kind for event in session.events]
     assert kinds == ["start", "audio", "played", "person", "stop"]

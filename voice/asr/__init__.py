@@ -81,6 +81,11 @@ def _resolve(name: str | None) -> str:
     return choice
 
 
+def loaded() -> bool:
+    """Whether this process has loaded a recogniser (the gateway does before its first call)."""
+    return bool(_recognizers)
+
+
 def get_recognizer(name: str | None = None) -> Recognizer:
     """The process's recognizer for `name` (default ASR_ENGINE), loaded on first use.
 

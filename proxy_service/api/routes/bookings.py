@@ -29,8 +29,8 @@ def create_booking(body: s.BookingIn, request: Request):
         half_day=body.half_day, resident=ResidentInput(**body.resident.dict()),
         consent_wording_version=body.consent.wording_version, consent_given=body.consent.given,
         sensitive_consent_given=body.consent.sensitive_given, address=body.address, channel=body.channel)
-    return respond_once("booking.create", request, body.dict(),
-                        lambda uow: bookings.create_booking(uow, req, actor=f"api:{body.channel}"))
+    return request.app.state.metrics.booked(respond_once(
+        "booking.create", request, body.dict(), lambda uow: bookings.create_booking(uow, req, actor=f"api:{body.channel}")))
 
 
 # Look-ups by phone tail are POSTs: the digits stay out of URLs and access logs.

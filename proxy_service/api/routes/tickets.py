@@ -27,8 +27,8 @@ def create_ticket(body: s.TicketIn, request: Request):
     data["transcript"] = [{**turn, "at": turn["at"].isoformat() if turn["at"] else None}
                           for turn in data["transcript"]]
     req = tickets.TicketRequest(**data)
-    return respond_once("ticket.create", request, data,
-                        lambda uow: tickets.create_ticket(uow, req, actor=f"api:{body.channel}"))
+    return request.app.state.metrics.ticket_filed(body.reason, respond_once(
+        "ticket.create", request, data, lambda uow: tickets.create_ticket(uow, req, actor=f"api:{body.channel}")))
 
 
 @router.get("/api/tickets/{ticket_id}")

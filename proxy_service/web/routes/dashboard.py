@@ -1,9 +1,11 @@
-"""The supervisor dashboard: calls, handoffs, waits, bookings and applications over 7 or 30 days."""
+"""The supervisor dashboard: what is happening now (services/live.py, the source /metrics reads
+too), then calls, handoffs, waits, bookings and applications over 7 or 30 days."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
 from proxy_service.services.dashboard import PERIODS, supervisor_dashboard
+from proxy_service.services.live import live_figures
 from proxy_service.web import charts, pages
 from proxy_service.web.security import allow
 
@@ -21,4 +23,6 @@ def dashboard(request: Request, days: str = "7", _account=Depends(allow("admin")
         "applications": charts.bar_chart("代办申请的状态",
                                          [(r["label"], r["count"]) for r in data["applications_by_status"]], "份"),
     }
-    return pages.render(request, "dashboard.html", data=data, charts=figures, period=period, periods=PERIODS)
+    live = live_figures(request.app.state.make_uow(read_only=True))
+    return pages.render(request, "dashboard.html", data=data, live=live, charts=figures, period=period,
+                        periods=PERIODS)
