@@ -40,30 +40,27 @@ async def report(call_id: str, *, channel: str, caller_phone: str | None = None,
         body["transfer"] = transfer
     if lease_seconds is not None:
         body["lease_seconds"] = lease_seconds
+    return await _write("PUT", f"/api/calls/{call_id}", "call record", json=body) is not None
+
+
+async def _write(method: str, path: str, what: str, **request) -> dict | None:
+    """The proxy service's JSON answer, or None (logged) when it refused or could not be reached."""
     try:
         async with _client() as client:
-            response = await client.put(f"/api/calls/{call_id}", json=body)
+            response = await client.request(method, path, **request)
         if response.status_code >= 400:
-            log.error("call record refused: HTTP %s", response.status_code)
-            return False
-        return True
-    except httpx.HTTPError as error:
-        log.error("call record not written: %s", type(error).__name__)
-        return False
+            log.error("%s refused: HTTP %s %s", what, response.status_code, response.text[:200])
+            return None
+        return response.json()
+    except (httpx.HTTPError, ValueError) as error:
+        log.error("%s not written: %s", what, type(error).__name__)
+        return None
 
 
 async def keep_leases(held: list[str], ended: list[str], seconds: int) -> bool:
     """Renew the leases on the calls this gateway holds; release those that ended."""
-    try:
-        async with _client() as client:
-            response = await client.post("/api/calls/leases", json={"renew": held, "release": ended, "seconds": seconds})
-        if response.status_code >= 400:
-            log.error("call leases refused: HTTP %s", response.status_code)
-            return False
-        return True
-    except httpx.HTTPError as error:
-        log.error("call leases not kept: %s", type(error).__name__)
-        return False
+    body = {"renew": held, "release": ended, "seconds": seconds}
+    return await _write("POST", "/api/calls/leases", "call leases", json=body) is not None
 
 
 async def file_callback(call_id: str, *, caller_phone: str | None, channel: str, transcript: list[dict],
@@ -72,13 +69,6 @@ async def file_callback(call_id: str, *, caller_phone: str | None, channel: str,
     ("timeout"), or the line was full ("busy")."""
     body = {"conversation_id": call_id[:128], "reason": reason, "channel": channel, "caller_phone": caller_phone,
             "transcript": transcript, "filled_slots": {}, "failed_turns": 0}
-    try:
-        async with _client() as client:
-            response = await client.post("/api/tickets", json=body, headers={"Idempotency-Key": f"{call_id}:callback"})
-        if response.status_code >= 400:
-            log.error("callback ticket refused: HTTP %s %s", response.status_code, response.text[:200])
-            return None
-        return response.json().get("reference")
-    except (httpx.HTTPError, ValueError) as error:
-        log.error("callback ticket not written: %s", type(error).__name__)
-        return None
+    ticket = await _write("POST", "/api/tickets", "callback ticket", json=body,
+                          headers={"Idempotency-Key": f"{call_id}:callback"})
+    return ticket.get("reference") if isinstance(ticket, dict) else None

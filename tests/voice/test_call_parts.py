@@ -1081,3 +1081,26 @@ def test_the_gateway_renews_its_calls_and_releases_ended_ones_until_heard(record
     asyncio.run(scenario())
     assert rounds == [(["CA-2"], ["CA-1"], 30), (["CA-2"], ["CA-1"], 30), (["CA-2"], [], 30)]
     assert core.lease_round() == ([], ["CA-2"])
+
+
+def test_calls_beyond_the_limit_are_busy_and_the_limit_frees_up_as_calls_end(records, monkeypatch):
+    from voice.core import CallCore
+
+    monkeypatch.setattr("voice.core.get_recognizer", lambda: object())
+    core = CallCore(FakeSpeech(), FakeBridge(GREETING), max_calls=2)
+
+    async def scenario():
+        first, second, line = core.open(FakeLine()), core.open(FakeLine()), FakeLine()
+        third = core.open(line)
+        assert (first.busy, second.busy, third.busy) == (False, False, True)
+        await third.handle(CallEvent(START, call_id="CA-3", caller=CALLER))
+        await until(lambda: line.marks)
+        await hear_all(third, line)
+        await until(lambda: third.ended)
+        assert core.in_progress == 2                      # the busy call is gone, the two go on
+        await first.end("caller hung up")
+        assert core.open(FakeLine()).busy is False        # a place is free again
+
+    asyncio.run(scenario())
+    assert [call for call, _ in records.callbacks] == ["CA-3"]
+    assert records.callbacks[0][1]["reason"] == "busy"

@@ -57,3 +57,19 @@ def test_health_is_503_while_the_speech_models_are_not_loaded(client, monkeypatc
     monkeypatch.setattr("voice.asr.loaded", lambda: False)
     response = client.get("/health")
     assert response.status_code == 503 and response.json()["status"] == "down"
+
+
+def test_writes_to_a_dead_proxy_service_fail_softly(monkeypatch, caplog):
+    import asyncio
+
+    from voice import records
+
+    monkeypatch.setattr(settings, "PROXY_SERVICE_URL", closed_port_url())
+
+    async def scenario():
+        return (await records.report("CA1", channel="phone", started=True),
+                await records.keep_leases(["CA1"], [], 60),
+                await records.file_callback("CA1", caller_phone="13800138000", channel="phone", transcript=[]))
+
+    assert asyncio.run(scenario()) == (False, False, None)
+    assert "call leases not written: ConnectError" in caplog.text
