@@ -16,10 +16,15 @@ CLUSTER_HOST (127.0.0.1) where the balancer listens; CLUSTER_PORT_OFFSET (0, a m
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,6 +105,79 @@ def prepare(env: dict[str, str]) -> None:
     _create_database(admin, env["TRACKER_DB_NAME"])
     subprocess.run([sys.executable, "-m", "proxy_service.migrate"], env=env, cwd=ROOT, check=True)
     (Path(env["CLUSTER_DIR"]) / "logs").mkdir(parents=True, exist_ok=True)
+
+
+def instance_health_urls(env: dict[str, str]) -> list[str]:
+    """Every instance's own health URL, and the balancer's for Rasa and the API."""
+    urls = [f"http://127.0.0.1:{env[f'RASA{n}_PORT']}/" for n in range(1, INSTANCES + 1)]
+    for kind in ("ACTIONS", "API", "VOICE"):
+        urls += [f"http://127.0.0.1:{env[f'{kind}{n}_PORT']}/health" for n in range(1, INSTANCES + 1)]
+    return urls + [f"http://127.0.0.1:{env['API_PUBLIC_PORT']}/health", f"http://127.0.0.1:{env['RASA_PUBLIC_PORT']}/"]
+
+
+def drop_databases(env: dict[str, str]) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(env["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT",
+                          future=True)
+    with admin.connect() as connection:
+        for name in (env["DATABASE_URL"].rsplit("/", 1)[1], env["TRACKER_DB_NAME"]):
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@contextlib.contextmanager
+def running_cluster(settings: dict[str, str], *, start_timeout: float = 300) -> Iterator[dict[str, str]]:
+    """A whole cluster beside anything else on this machine (tests, benchmarks): `settings`
+    give at least CLUSTER_PORT_OFFSET, CLUSTER_DIR and fresh database names, which are dropped
+    afterwards. Yields the cluster's environment once every instance answers its health check;
+    RuntimeError (with the log's end) if it does not within `start_timeout`."""
+    import httpx
+
+    given = {**os.environ, **settings}
+    for name in ("DATABASE_URL", "PROXY_SERVICE_URL", "RASA_URL", "VOICE_PUBLIC_URL", "VOICE_REDIS_URL",
+                 "ACTION_SERVER_URL"):
+        if name not in settings:
+            given.pop(name, None)     # the cluster's own, never the caller's
+    env = cluster_environment(given)
+    taken = [env[name] for name in PUBLIC if not _free(int(env[name]))]
+    if taken:
+        raise RuntimeError(f"ports {', '.join(taken)} are taken: is another cluster running there?")
+    Path(env["CLUSTER_DIR"]).mkdir(parents=True, exist_ok=True)
+    launcher_log = Path(env["CLUSTER_DIR"]) / "launcher.log"
+    with open(launcher_log, "w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "tools.cluster"], cwd=ROOT, env=given, stdout=log,
+                                   stderr=subprocess.STDOUT)
+    try:
+        deadline, waiting = time.monotonic() + start_timeout, instance_health_urls(env)
+        while waiting:
+            if process.poll() is not None:
+                raise RuntimeError("the cluster stopped while starting:\n" + launcher_log.read_text()[-3000:])
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not up after {start_timeout:.0f} s: {waiting}")
+            waiting = [url for url in waiting if not _answers(httpx, url)]
+            time.sleep(0 if not waiting else 1)
+        time.sleep(3)          # the balancer's own checks (rise 2 at 1 s) see every instance up
+        yield env
+    finally:
+        process.send_signal(signal.SIGTERM)       # supervisord stops every program, then itself
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        drop_databases(env)
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _answers(httpx, url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def main() -> int:

@@ -51,6 +51,9 @@ def bot_turn(replies: list[dict]) -> BotTurn:
     return turn
 
 
+RETRYABLE = (502, 503)   # the balancer's "the instance failed" and "no instance up"
+
+
 class RasaBridge:
     def __init__(self, url: str = RASA_URL, timeout: float = RASA_TIMEOUT, api_token: str | None = None):
         self.url, self.timeout = url.rstrip("/"), timeout
@@ -58,15 +61,31 @@ class RasaBridge:
         self.api = {"token": api_token or settings.RASA_API_TOKEN}
 
     async def send(self, call_id: str, text: str, *, caller: str | None, channel: str = "phone") -> BotTurn:
+        """Rasa's answer to one caller turn. A turn that did not reach Rasa, or that the
+        instance dropped (a Rasa of a cluster killed mid-turn: the balancer answers 502/503),
+        is sent once more within the same time budget: that is safe, since Rasa keeps a turn
+        only once it is done and the actions' writes carry the turn's idempotency key."""
         body = {"sender": call_id, "message": text, "metadata": {"caller": caller, "channel": channel}}
-        try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as session:
-                async with session.post(f"{self.url}/webhooks/rest/webhook", json=body) as response:
-                    response.raise_for_status()
-                    return bot_turn(await response.json())
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
-            log.error("rasa did not answer for a call turn: %s", type(error).__name__)
-            return BotTurn(texts=[APOLOGY], failed=True)
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        for attempt in (1, 2):
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=left)) as session:
+                    async with session.post(f"{self.url}/webhooks/rest/webhook", json=body) as response:
+                        if response.status in RETRYABLE and attempt == 1:
+                            log.warning("rasa answered HTTP %s for a call turn: sending it once more", response.status)
+                            continue
+                        response.raise_for_status()
+                        return bot_turn(await response.json())
+            except aiohttp.ClientConnectionError as error:
+                if attempt == 1 and deadline - asyncio.get_running_loop().time() > 0.5:
+                    log.warning("rasa dropped a call turn (%s): sending it once more", type(error).__name__)
+                    continue
+                log.error("rasa did not answer for a call turn: %s", type(error).__name__)
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+                log.error("rasa did not answer for a call turn: %s", type(error).__name__)
+            break
+        return BotTurn(texts=[APOLOGY], failed=True)
 
     async def rewind(self, call_id: str) -> bool:
         """Make Rasa forget the caller's latest turn and its reply: the caller was only

@@ -5,7 +5,8 @@ database): HAProxy, supervisord, 2× Rasa with the tracker in PostgreSQL and loc
 
 - a booking form half filled on one Rasa instance is finished on the other;
 - a Rasa instance killed mid-conversation loses nothing: the conversation goes on through
-  the balancer, the booking lands, and the caller still reaches a person;
+  the balancer, the booking lands, and the caller still reaches a person (a turn that raced
+  the kill is sent once more by the gateway's client, as on a call);
 - a Twilio call's webhook and stream may reach different gateways;
 - a gateway killed mid-call leaves a callback ticket for that caller.
 """
@@ -14,9 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -26,17 +25,16 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from contract import secrets
-from tools.cluster import INSTANCES, PUBLIC, ROOT, cluster_environment
+from tools.cluster import INSTANCES, ROOT, running_cluster
 
 OFFSET = int(os.environ.get("TEST_CLUSTER_PORT_OFFSET", "20000"))
-START_TIMEOUT_S = 300
 CALLER = "+8613812345678"
 pytestmark = pytest.mark.timeout(900)
 
 
 class Cluster:
-    def __init__(self, env: dict[str, str], process: subprocess.Popen):
-        self.env, self.process = env, process
+    def __init__(self, env: dict[str, str]):
+        self.env = env
 
     def port(self, name: str) -> int:
         return int(self.env[name])
@@ -67,89 +65,36 @@ class Cluster:
         return path.read_text(errors="replace")[-4000:] if path.exists() else "(no log)"
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) != 0
-
-
-def _instance_health_urls(env: dict[str, str]) -> list[str]:
-    urls = [f"http://127.0.0.1:{env[f'RASA{n}_PORT']}/" for n in range(1, INSTANCES + 1)]
-    for kind in ("ACTIONS", "API", "VOICE"):
-        urls += [f"http://127.0.0.1:{env[f'{kind}{n}_PORT']}/health" for n in range(1, INSTANCES + 1)]
-    return urls + [f"http://127.0.0.1:{env['API_PUBLIC_PORT']}/health",
-                   f"http://127.0.0.1:{env['RASA_PUBLIC_PORT']}/"]
-
-
-def _drop_databases(env: dict[str, str]) -> None:
-    admin = create_engine(env["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT",
-                          future=True)
-    with admin.connect() as connection:
-        for name in (env["DATABASE_URL"].rsplit("/", 1)[1], env["TRACKER_DB_NAME"]):
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     suffix = uuid.uuid4().hex[:8]
-    given = {**os.environ, "CLUSTER_PORT_OFFSET": str(OFFSET), "CLUSTER_DIR": str(tmp_path_factory.mktemp("cluster")),
-             "CLUSTER_DATABASE": f"helpline_cluster_{suffix}", "CLUSTER_TRACKER_DATABASE": f"helpline_rasa_{suffix}",
-             "CLUSTER_REDIS_URL": "redis://127.0.0.1:6379/13",
-             # a lost call is noticed within seconds, not a minute
-             "VOICE_CALL_LEASE_SECONDS": "4", "VOICE_LEASE_INTERVAL_SECONDS": "1", "OUTBOX_INTERVAL_SECONDS": "1"}
-    for name in ("DATABASE_URL", "PROXY_SERVICE_URL", "RASA_URL", "VOICE_PUBLIC_URL", "VOICE_REDIS_URL",
-                 "ACTION_SERVER_URL"):
-        given.pop(name, None)     # the cluster's own, never the test session's
-    env = cluster_environment(given)
-    busy = [env[name] for name in PUBLIC if not _free(int(env[name]))]
-    if busy:
-        pytest.fail(f"ports {', '.join(busy)} are taken: another test cluster still running? "
-                    "(set TEST_CLUSTER_PORT_OFFSET to move this one)", pytrace=False)
-    process = subprocess.Popen([sys.executable, "-m", "tools.cluster"], cwd=ROOT, env=given,
-                               stdout=open(Path(env["CLUSTER_DIR"]) / "launcher.log", "w"), stderr=subprocess.STDOUT)
-    running = Cluster(env, process)
+    settings = {"CLUSTER_PORT_OFFSET": str(OFFSET), "CLUSTER_DIR": str(tmp_path_factory.mktemp("cluster")),
+                "CLUSTER_DATABASE": f"helpline_cluster_{suffix}", "CLUSTER_TRACKER_DATABASE": f"helpline_rasa_{suffix}",
+                "CLUSTER_REDIS_URL": "redis://127.0.0.1:6379/13",
+                # a lost call is noticed within seconds, not a minute
+                "VOICE_CALL_LEASE_SECONDS": "4", "VOICE_LEASE_INTERVAL_SECONDS": "1", "OUTBOX_INTERVAL_SECONDS": "1"}
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        waiting = _instance_health_urls(env)
-        while waiting and time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail("the cluster stopped while starting:\n"
-                            + (Path(env["CLUSTER_DIR"]) / "launcher.log").read_text()[-3000:], pytrace=False)
-            still = []
-            for url in waiting:
-                try:
-                    if httpx.get(url, timeout=2).status_code != 200:
-                        still.append(url)
-                except httpx.HTTPError:
-                    still.append(url)
-            waiting = still
-            if waiting:
-                time.sleep(1)
-        if waiting:
-            pytest.fail(f"not up after {START_TIMEOUT_S} s: {waiting}\n{running.log('rasa1')}", pytrace=False)
-        time.sleep(3)          # the balancer's own checks (rise 2 at 1 s) see every instance up
-        yield running
-    finally:
-        process.send_signal(signal.SIGTERM)       # supervisord stops every program, then itself
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        _drop_databases(env)
+        with running_cluster(settings) as env:
+            yield Cluster(env)
+    except RuntimeError as error:
+        pytest.fail(f"the cluster did not start: {error}\n(set TEST_CLUSTER_PORT_OFFSET to move it)", pytrace=False)
 
 
 class Conversation:
+    """Turns sent the way the voice gateway sends them (voice.dialogue.RasaBridge)."""
+
     def __init__(self, cluster: Cluster):
         self.cluster, self.sender, self.heard = cluster, f"CA{uuid.uuid4().hex}", []
 
     def say(self, words: str, port: int | None = None) -> str:
+        from voice.dialogue import RasaBridge
+
         port = port or self.cluster.port("RASA_PUBLIC_PORT")
-        response = httpx.post(f"http://127.0.0.1:{port}/webhooks/rest/webhook", timeout=30,
-                              json={"sender": self.sender, "message": words,
-                                    "metadata": {"caller": CALLER, "channel": "phone"}})
-        assert response.status_code == 200, f"{port}: HTTP {response.status_code} {response.text[:200]}"
-        reply = " ".join(message.get("text", "") for message in response.json())
+        turn = asyncio.run(RasaBridge(f"http://127.0.0.1:{port}", timeout=20).send(
+            self.sender, words, caller=CALLER, channel="phone"))
+        reply = " ".join(turn.texts)
         self.heard.append((port, words, reply))
+        assert not turn.failed, f"{port} did not answer {words!r}:\n{self}"
         return reply
 
     def __str__(self) -> str:

