@@ -31,7 +31,7 @@ from tools.services import running_api, running_assistant, running_gateway
 RESULTS = ROOT / "bench" / "results" / "cluster.json"
 LOADS = (1, 4, 8, 16)
 P95_LIMIT_MS = 1500
-OFFSET = 30000
+OFFSET = 10000          # below the ephemeral port range, where free_port() and clients take theirs
 
 
 def call_loads(stream_url: str) -> list[dict]:
@@ -45,8 +45,7 @@ def call_loads(stream_url: str) -> list[dict]:
 
 
 def bookings(api_url: str) -> list[dict]:
-    return [api_throughput.post_bookings(api_url, clients, first=(1 + n) * 100_000)
-            for n, clients in enumerate(api_throughput.CLIENTS)]
+    return [api_throughput.post_bookings(api_url, clients) for clients in api_throughput.CLIENTS]
 
 
 def calls_per_core(rows: list[dict]) -> float:
@@ -59,7 +58,7 @@ def single_stack() -> dict:
     for leftover in workdir.glob("single.db*"):
         leftover.unlink()
     database = f"sqlite:///{workdir / 'single.db'}"
-    with running_api(workdir / "api", database, api_throughput.TOKEN, {"SLOT_CAPACITY": "10000"}) as api_url, \
+    with running_api(workdir / "api", database, api_throughput.TOKEN, {"SLOT_CAPACITY": "1000000"}) as api_url, \
             running_assistant(model, workdir, api_url, api_throughput.TOKEN) as assistant, \
             running_gateway(workdir / "voice", assistant.url, api_url, api_throughput.TOKEN,
                             auth_token=TWILIO_TOKEN) as stream_url:
@@ -71,7 +70,7 @@ def cluster() -> dict:
     settings = {"CLUSTER_PORT_OFFSET": str(OFFSET), "CLUSTER_DIR": str(ROOT / "var" / "bench" / "cluster"),
                 "CLUSTER_DATABASE": f"helpline_bench_{suffix}", "CLUSTER_TRACKER_DATABASE": f"helpline_bench_rasa_{suffix}",
                 "CLUSTER_REDIS_URL": "redis://127.0.0.1:6379/12", "SERVICE_TOKEN": api_throughput.TOKEN,
-                "TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "SLOT_CAPACITY": "10000"}
+                "TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "SLOT_CAPACITY": "1000000"}
     with running_cluster(settings) as env:
         stream_url = f"ws://localhost:{env['VOICE_PUBLIC_PORT']}/twilio/stream"
         return {"calls": call_loads(stream_url), "bookings": bookings(f"http://127.0.0.1:{env['API_PUBLIC_PORT']}")}
@@ -91,11 +90,12 @@ def table(results: dict) -> str:
 
 
 def main() -> int:
-    results = {"machine": {"cpus": os.cpu_count()}, "single": single_stack(), "cluster": cluster()}
-    for layout in ("single", "cluster"):
-        results[layout]["calls_per_core"] = calls_per_core(results[layout]["calls"])
+    results: dict = {"machine": {"cpus": os.cpu_count()}}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    for layout, run in (("single", single_stack), ("cluster", cluster)):
+        results[layout] = run()
+        results[layout]["calls_per_core"] = calls_per_core(results[layout]["calls"])
+        RESULTS.write_text(json.dumps(results, ensure_ascii=False, indent=1))     # each layout as soon as it is in
     print(table(results))
     return 0
 

@@ -13,7 +13,17 @@ secrets.load(secrets.SERVICE_TOKEN, secrets.DATA_ENCRYPTION_KEY, secrets.DATA_HM
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Every variable the settings read, as os.environ stores its keys (get_settings' fingerprint).
+_READ: dict[bytes, None] = {}
+
+
+def _required(name: str) -> str:
+    _READ[os.fsencode(name)] = None
+    return os.environ[name]
+
+
 def _env(name: str, default: str) -> str:
+    _READ[os.fsencode(name)] = None
     value = os.environ.get(name)
     return value if value not in (None, "") else default
 
@@ -30,13 +40,13 @@ class Settings:
     # Token that services (the action server, the gateway) present as `Authorization: Bearer …`.
     # (Secrets: var/secrets.env on a development machine, the environment in production;
     # see contract/secrets.py.)
-    service_token: str = field(default_factory=lambda: os.environ[secrets.SERVICE_TOKEN])
+    service_token: str = field(default_factory=lambda: _required(secrets.SERVICE_TOKEN))
     # Keys for personal data at rest (Fernet, urlsafe base64 of 32 bytes), newest first: the
     # first encrypts, all decrypt (`python -m proxy_service.rotate_key` re-encrypts).
     data_keys: tuple[str, ...] = field(default_factory=lambda: secrets.data_keys(
-        os.environ[secrets.DATA_ENCRYPTION_KEY]))
+        _required(secrets.DATA_ENCRYPTION_KEY)))
     # Key of the hashes phone numbers are looked up by (separate from the encryption keys).
-    hmac_key: str = field(default_factory=lambda: os.environ[secrets.DATA_HMAC_KEY])
+    hmac_key: str = field(default_factory=lambda: _required(secrets.DATA_HMAC_KEY))
     # SQLite: how long a writer waits for the lock. Shorter than the actions' wait for the API
     # (8 s), so a writer stuck behind the lock is answered "busy" (503, retried with the same
     # Idempotency-Key) before its caller gives up on it.
@@ -86,14 +96,17 @@ class Settings:
     sms_timeout_seconds: float = field(default_factory=lambda: float(_env("SMS_TIMEOUT_SECONDS", "10")))
 
 
-_built: tuple[int, Settings] | None = None
+_built: tuple[tuple, Settings] | None = None
 
 
 def get_settings() -> Settings:
-    """The settings for the environment as it is now: rebuilt only when a variable changed
-    (tests and tools set them at run time; a booking asks a dozen times)."""
+    """The settings for the environment as it is now: rebuilt only when a variable they read
+    changed (tests and tools set them at run time; a booking asks a dozen times, so the check
+    looks at those variables only, in os.environ's own dict: a few microseconds)."""
     global _built
-    fingerprint = hash(frozenset(os.environ.items()))
+    stored = os.environ._data       # noqa: SLF001 - CPython's backing dict of os.environ, bytes keys on POSIX
+    fingerprint = tuple(map(stored.get, _READ))
     if _built is None or _built[0] != fingerprint:
-        _built = (fingerprint, Settings())
+        settings = Settings()       # records what it reads in _READ
+        _built = (tuple(map(stored.get, _READ)), settings)
     return _built[1]

@@ -61,10 +61,15 @@ class FakeByCode(FakeRepository):
     def by_code(self, code):
         return self._one(code=code)
 
+    for_update = by_code
+
 
 class FakeByReference(FakeRepository):
     def by_reference(self, reference):
         return self._one(reference=reference)
+
+    def reference_taken(self, reference):
+        return self.by_reference(reference) is not None
 
 
 class FakeTickets(FakeByReference):

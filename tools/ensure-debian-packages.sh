@@ -2,11 +2,12 @@
 # Install the Debian packages the project needs (speech: espeak-ng, and libime's general Chinese
 # dictionary, language model and tools for the recogniser's pinyin → 汉字 conversion; the console's browser tests:
 # Chromium, driven by Playwright — never a downloaded browser — and a Chinese font for it), if
-# they are missing. The cluster (make run-cluster, its tests): HAProxy, supervisord and Redis.
+# they are missing. The cluster (make run-cluster, its tests): HAProxy, supervisord and Redis. The
+# benchmarks' HTTP load generator: wrk.
 # Needs root and apt-get; otherwise says what to install and fails.
 set -u
 packages=(espeak-ng libime-data libime-data-language-model libime-bin chromium chromium-driver fonts-wqy-microhei
-          haproxy supervisor redis-server)
+          haproxy supervisor redis-server wrk)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

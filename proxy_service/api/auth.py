@@ -8,7 +8,8 @@ from fastapi import Depends, Header, Request
 from proxy_service.services.errors import Unauthorized
 
 
-def service_caller(request: Request, authorization: str = Header(None)) -> None:
+async def service_caller(request: Request, authorization: str = Header(None)) -> None:
+    """async: a comparison of two strings, run on the event loop rather than sent to a thread."""
     token = (authorization or "").removeprefix("Bearer ").strip()
     expected = request.app.state.settings.service_token
     if not token or not hmac.compare_digest(token.encode(), expected.encode()):

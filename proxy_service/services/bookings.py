@@ -54,9 +54,12 @@ def _check(request: BookingRequest):
     return item
 
 
-def booking_view(booking: m.Booking) -> dict:
-    """What the API and the assistant see of a booking: no personal data beyond a masked phone."""
-    slot, place = booking.slot, booking.slot.place
+def booking_view(booking: m.Booking, when: calendar.HalfDay | None = None,
+                 place: m.ServicePlace | None = None) -> dict:
+    """What the API and the assistant see of a booking: no personal data beyond a masked phone.
+    `when` and `place` when the caller has them at hand (a new booking), else its slot's."""
+    slot = when or booking.slot
+    place = place or booking.slot.place
     item = load_catalogue().get(booking.service_code)
     return {
         "reference": booking.reference, "status": booking.status,
@@ -72,10 +75,12 @@ def booking_view(booking: m.Booking) -> dict:
 
 
 def create_booking(uow, request: BookingRequest, *, actor: str) -> dict:
-    """One transaction: the idempotency key's earlier answer, the slot (made on first use)
-    and a place in it, the resident, consent, booking, audit and SMS outbox row.
+    """One transaction: the idempotency key's earlier answer, the resident and consent, a
+    place in the slot (its row made on first use), the booking, audit and SMS outbox row.
 
-    The caller hears the reference only after this returns: by then it is committed.
+    The slot's row is locked from its reservation to the commit, so racing bookings of one
+    slot queue there: that comes as late as it can. The caller hears the reference only
+    after this returns: by then it is committed.
     """
     with uow:   # entered first: a retried request gets its first answer even if the day has passed since
         item = _check(request)
@@ -83,31 +88,32 @@ def create_booking(uow, request: BookingRequest, *, actor: str) -> dict:
         place = uow.places.by_code(request.place_code)
         if place is None:
             raise NotFound("没有这个办事地点。", f"unknown service place {request.place_code!r}.", field="place_code")
-        slot_id = uow.slots.reserve_in(place.id, request.day, request.half_day, get_settings().slot_capacity)
-        if slot_id is None:
-            raise SlotFull("这个时间已经约满了，请换一个时间。", "that slot is fully booked.")
-        slot = uow.slots.get(slot_id)
         resident = find_or_add_resident(uow, request.resident, sensitive_consent=request.sensitive_consent_given)
         consent = record_consent(uow, resident, purpose="booking", wording_version=request.consent_wording_version,
                                  channel=request.channel)
         if request.sensitive_consent_given:
             record_consent(uow, resident, purpose="sensitive", wording_version=request.consent_wording_version,
                            channel=request.channel)
+        reference = new_reference(uow.bookings.reference_taken)
+        slot_id = uow.slots.reserve_in(place.id, request.day, request.half_day, get_settings().slot_capacity)
+        if slot_id is None:
+            raise SlotFull("这个时间已经约满了，请换一个时间。", "that slot is fully booked.")
+        when = calendar.HalfDay(request.day, request.half_day)
         stamp = now()
         booking = uow.bookings.add(m.Booking(
-            reference=new_reference(lambda ref: uow.bookings.by_reference(ref) is not None),
-            resident_id=resident.id, service_code=item.code, mode=request.mode, slot_id=slot.id,
+            reference=reference, resident_id=resident.id, service_code=item.code, mode=request.mode, slot_id=slot_id,
             address_enc=encrypt(request.address.strip()) if request.address else None,
             consent_id=consent.id, channel=request.channel, status="confirmed", created_at=stamp, updated_at=stamp,
         ))
         audit(uow, actor=actor, entity=booking, action="create", to_state="confirmed",
-              details={"service": item.code, "mode": request.mode, "slot": slot.id})
+              details={"service": item.code, "mode": request.mode, "slot": slot_id})
         notify(uow, kind="booking_confirmed", phone=request.resident.phone and normalize_digits(request.resident.phone),
-               body=confirmation_sms(booking, item.name, slot, slot.place), entity=booking)
-        return finish(uow, booking_view(booking), 201)
+               body=confirmation_sms(booking, item.name, when, place), entity=booking)
+        return finish(uow, booking_view(booking, when, place), 201)
 
 
-def confirmation_sms(booking: m.Booking, service_name: str, slot: m.TimeSlot, place: m.ServicePlace) -> str:
+def confirmation_sms(booking: m.Booking, service_name: str, slot: m.TimeSlot | calendar.HalfDay,
+                     place: m.ServicePlace) -> str:
     when = f"{slot.day.month}月{slot.day.day}日{calendar.HALF_DAY_LABELS[slot.half_day]}"
     where = "工作人员上门" if booking.mode == "home_visit" else f"请到{place.name}（{place.address}）"
     return (f"【示例市政务帮办】您已预约{service_name}{MODE_LABELS[booking.mode]}，时间{when}，{where}。"

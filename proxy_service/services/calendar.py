@@ -12,6 +12,13 @@ HALF_DAY_LABELS = {"am": "上午", "pm": "下午"}
 
 
 @dataclass(frozen=True)
+class HalfDay:
+    """When a booking is: what its confirmation says, without loading its slot's row."""
+    day: date
+    half_day: str
+
+
+@dataclass(frozen=True)
 class FreeSlot:
     place_code: str
     day: date

@@ -35,7 +35,7 @@ def load_reference_data(uow) -> None:
     data = reference_data()
     with uow:
         for entry in data["places"]:
-            place = uow.places.by_code(entry["code"]) or uow.places.add(m.ServicePlace(**entry))
+            place = uow.places.for_update(entry["code"]) or uow.places.add(m.ServicePlace(**entry))
             place.name, place.district, place.address = entry["name"], entry["district"], entry["address"]
         for entry in data["queues"]:
             queue = uow.queues.by_code(entry["code"]) or uow.queues.add(
