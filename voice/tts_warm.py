@@ -16,14 +16,14 @@ def fixed_texts() -> list[str]:
     from actions.booking_form import FIXED_QUESTIONS
     from actions.forms import DTMF_HINT
     from actions.lookup_form import LOOKUP_QUESTION_ACTIONS
-    from voice import call, dialogue
+    from voice import call, dialogue, shedding
 
     responses = yaml.safe_load((ROOT / "assistant" / "domain" / "responses.yml").read_text(encoding="utf-8"))
     texts = [variant["text"] for variants in responses["responses"].values() for variant in variants]
     texts += list(FIXED_QUESTIONS.values()) + [action.question for action in LOOKUP_QUESTION_ACTIONS]
     texts += [item.answer for item in load_catalogue().items]
     texts += [DTMF_HINT, dialogue.APOLOGY, call.CALLBACK_FILED, call.CALLBACK_FAILED, call.CALLBACK_DECLINED,
-              call.TRANSFER_FAILED, call.BUSY, call.BUSY_WITH_CALLBACK]
+              call.TRANSFER_FAILED, shedding.BUSY, shedding.BUSY_WITH_CALLBACK, shedding.KIOSK_BUSY]
     return list(dict.fromkeys(sentence for text in texts for sentence in split_sentences(text)))
 
 

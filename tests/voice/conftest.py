@@ -6,6 +6,7 @@ import hashlib
 import re
 import wave
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -28,7 +29,7 @@ def recognizer():
 
 @pytest.fixture(scope="session")
 def gateway(rasa, api_url):
-    with running_gateway(TEST_VAR / "voice", rasa.url, api_url, TOKEN, TWILIO_TOKEN,
+    with running_gateway(TEST_VAR / "voice", rasa.url, api_url, TOKEN, TWILIO_TOKEN, actions_url=rasa.actions_url,
                          extra_env={"PBX_TOKEN": PBX_TOKEN}) as url:
         yield url
 
@@ -78,3 +79,33 @@ def recorded(text: str) -> bytes:
 def said(*texts: str) -> list[tuple[str, str]]:
     """Caller turns from fixed recordings of these words."""
     return [("wav", caller_recording(text)) for text in texts]
+
+
+@pytest.fixture(autouse=True)
+def recent_turns(monkeypatch):
+    """Each test's calls answer into turn latencies of their own (the admission reads them)."""
+    from voice import admission
+
+    turns = admission.RecentTurns(admission.settings.LATENCY_WINDOW_SECONDS)
+    monkeypatch.setattr(admission, "TURNS", turns)
+    return turns
+
+
+@pytest.fixture
+def records(monkeypatch):
+    """voice.call.records with async fakes: what was reported, which callbacks were filed."""
+    fake = SimpleNamespace(reports=[], callbacks=[], ticket="CB-0001", gate=None)
+
+    async def report(call_id, **fields):
+        fake.reports.append((call_id, fields))
+        return True
+
+    async def file_callback(call_id, **fields):
+        if fake.gate is not None:
+            await fake.gate.wait()
+        fake.callbacks.append((call_id, fields))
+        return fake.ticket
+
+    monkeypatch.setattr("voice.call.records.report", report)
+    monkeypatch.setattr("voice.call.records.file_callback", file_callback)
+    return fake

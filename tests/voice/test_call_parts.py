@@ -11,11 +11,11 @@ import pytest
 
 from contract import GREET, HUMAN, READABLE, REPEAT, SILENCE
 from voice import caller_audio
-from voice.call import (BUSY_WITH_CALLBACK, CALLBACK_DECLINED, CALLBACK_FAILED, CALLBACK_FILED, KIOSK_BUSY,
-                        TRANSFER_FAILED, CallSession)
+from voice.call import CALLBACK_DECLINED, CALLBACK_FAILED, CALLBACK_FILED, TRANSFER_FAILED, CallSession
 from voice.caller_audio import CallerAudio, Heard, SpokenTurn
 from voice.dialogue import BotTurn
 from voice.keypad import Keypad
+from voice.shedding import BUSY_WITH_CALLBACK, KIOSK_BUSY
 from voice.speaker import Speaker
 from voice.telephony import AUDIO, KEY, PERSON, PLAYED, START, STOP, CallEvent
 
@@ -165,26 +165,6 @@ async def settle() -> None:
     """Let every task of the call run as far as it can."""
     for _ in range(20):
         await asyncio.sleep(0.001)
-
-
-@pytest.fixture
-def records(monkeypatch):
-    """voice.call.records with async fakes: what was reported, which callbacks were filed."""
-    fake = SimpleNamespace(reports=[], callbacks=[], ticket="CB-0001", gate=None)
-
-    async def report(call_id, **fields):
-        fake.reports.append((call_id, fields))
-        return True
-
-    async def file_callback(call_id, **fields):
-        if fake.gate is not None:
-            await fake.gate.wait()
-        fake.callbacks.append((call_id, fields))
-        return fake.ticket
-
-    monkeypatch.setattr("voice.call.records.report", report)
-    monkeypatch.setattr("voice.call.records.file_callback", file_callback)
-    return fake
 
 
 async def start_call(line: FakeLine, bridge: FakeBridge, *, speech: FakeSpeech | None = None,
@@ -728,7 +708,7 @@ def test_a_key_while_the_bot_is_silent_does_not_clear(records):
     assert line.of("clear") == [] and bridge.texts == [GREET, REPEAT]
 
 
-def test_a_recognised_turn_is_captioned_and_sent(records):
+def test_a_recognised_turn_is_captioned_and_sent(records, recent_turns):
     from voice.metrics import REGISTRY
 
     def answered_turns() -> float:
@@ -749,6 +729,7 @@ def test_a_recognised_turn_is_captioned_and_sent(records):
     assert bridge.sent[1] == (CALL_ID, "我想办社保", CALLER, "phone")
     assert line.played[-1] == "好的，社保。"
     assert answered_turns() == before + 1          # the greeting is no caller turn: one latency only
+    assert len(recent_turns) == 1                  # and the admission hears of it
 
 
 def test_audio_events_go_through_caller_audio(records):
@@ -1089,18 +1070,44 @@ def test_calls_beyond_the_limit_are_busy_and_the_limit_frees_up_as_calls_end(rec
     monkeypatch.setattr("voice.core.get_recognizer", lambda: object())
     core = CallCore(FakeSpeech(), FakeBridge(GREETING), max_calls=2)
 
+    async def started(call_id: str, line: FakeLine | None = None) -> CallSession:
+        session = core.open(line or FakeLine())
+        await session.handle(CallEvent(START, call_id=call_id, caller=CALLER))
+        return session
+
     async def scenario():
-        first, second, line = core.open(FakeLine()), core.open(FakeLine()), FakeLine()
-        third = core.open(line)
+        first, second, line = await started("CA-1"), await started("CA-2"), FakeLine()
+        third = await started("CA-3", line)
         assert (first.busy, second.busy, third.busy) == (False, False, True)
-        await third.handle(CallEvent(START, call_id="CA-3", caller=CALLER))
         await until(lambda: line.marks)
         await hear_all(third, line)
         await until(lambda: third.ended)
-        assert core.in_progress == 2                      # the busy call is gone, the two go on
+        assert core.in_progress == core.in_conversation == 2      # the busy call is gone, the two go on
         await first.end("caller hung up")
-        assert core.open(FakeLine()).busy is False        # a place is free again
+        assert (await started("CA-4")).busy is False              # a place is free again
 
     asyncio.run(scenario())
     assert [call for call, _ in records.callbacks] == ["CA-3"]
     assert records.callbacks[0][1]["reason"] == "busy"
+
+
+def test_a_call_turned_away_hears_its_message_and_nothing_it_says_is_recognised(records):
+    fed = []
+
+    async def scenario():
+        line = FakeLine()
+        session = CallSession(line, recognizer=object(), speech=FakeSpeech(), bridge=FakeBridge(),
+                              admit=lambda call_id: "full")
+        session.audio.feed = lambda pcm: fed.append(pcm) or []
+        await session.handle(CallEvent(START, call_id=CALL_ID, caller=CALLER))
+        for _ in range(50):
+            await session.handle(CallEvent(AUDIO, pcm=b"\x00" * 640))
+        await until(lambda: line.marks)
+        spoken = "".join(line.played)
+        await hear_all(session, line)
+        await until(lambda: session.ended)
+        return session, line, spoken
+
+    session, line, spoken = asyncio.run(scenario())
+    assert session.busy and fed == []
+    assert spoken == BUSY_WITH_CALLBACK and line.calls[-1] == ("hang_up",)

@@ -60,6 +60,17 @@ def connect_stream_twiml(stream_url: str, parameters: dict[str, str]) -> str:
     return str(response)
 
 
+def goodbye_twiml(words: str, recording_url: str | None) -> str:
+    """Play our recording of `words` and hang up; without a recording Twilio says them itself."""
+    response = VoiceResponse()
+    if recording_url:
+        response.play(recording_url)
+    else:
+        response.say(words, language="cmn-CN")
+    response.hangup()
+    return str(response)
+
+
 class StreamTickets:
     """Issues the signed parameters of each call's stream and redeems each one once.
 

@@ -1,6 +1,8 @@
 """Twilio's door into the gateway: its webhooks and its Media Streams WebSocket.
 
-- `POST /twilio/voice`: the call webhook → TwiML connecting the call to our stream.
+- `POST /twilio/voice`: the call webhook → TwiML connecting the call to our stream; when the
+  gateway takes no more calls (voice/admission.py), TwiML playing the turned-away message
+  (`GET /prompts/<name>.wav`) after the callback ticket was filed, and hanging up.
 - `WS /twilio/stream`: the call's audio both ways, one call each; its `start` must come
   within VOICE_STREAM_START_TIMEOUT_SECONDS and carry the ticket the webhook signed for
   that call (caller number and CallSid come from there, not the stream).
@@ -19,18 +21,22 @@ from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
 from starlette.websockets import WebSocketDisconnect
 
-from voice import records, settings
+from voice import records, settings, shedding
+from voice.admission import Admission
 from voice.call import CallSession
+from voice.metrics import CALLS
 from voice.telephony import START, Intake
 from voice.shared import SharedStore
-from voice.telephony.twilio import StreamTickets, TwilioMediaStream, connect_stream_twiml, signature_is_valid
+from voice.telephony.twilio import (StreamTickets, TwilioMediaStream, connect_stream_twiml, goodbye_twiml,
+                                    signature_is_valid)
 
 log = logging.getLogger(__name__)
 FORBIDDEN = {"error": "forbidden", "message_zh": "签名无效。", "message_en": "invalid signature"}
 FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 
 
-def twilio_router(open_call: Callable[[TwilioMediaStream], CallSession], store: SharedStore | None = None) -> APIRouter:
+def twilio_router(open_call: Callable[[TwilioMediaStream], CallSession], admission: Admission,
+                  prompts: shedding.Prompts, store: SharedStore | None = None) -> APIRouter:
     router = APIRouter()
     tickets = StreamTickets(settings.TWILIO_AUTH_TOKEN, settings.STREAM_TICKET_SECONDS, store)
 
@@ -54,8 +60,29 @@ def twilio_router(open_call: Callable[[TwilioMediaStream], CallSession], store: 
         if not params.get("CallSid"):
             return JSONResponse({"error": "invalid", "message_zh": "缺少通话编号。", "message_en": "CallSid missing"},
                                 status_code=400)
-        ticket = tickets.issue(params["CallSid"], params.get("From"))
+        call_sid, caller = params["CallSid"], params.get("From") or None
+        refused = admission.refusal()
+        if refused:
+            log.warning("call turned away at the webhook: %s", refused)
+            CALLS.labels("phone", "busy").inc()
+            words, _ = await asyncio.gather(
+                shedding.turn_away(call_sid, caller=caller, channel="phone"),
+                records.report(call_sid, channel="phone", caller_phone=caller, started=True, ended=True))
+            name = prompts.name(words)
+            return Response(goodbye_twiml(words, f"{settings.PUBLIC_URL}/prompts/{name}.wav" if name else None),
+                            media_type="application/xml")
+        admission.promise(call_sid)
+        ticket = tickets.issue(call_sid, caller)
         return Response(connect_stream_twiml(settings.stream_url(), ticket), media_type="application/xml")
+
+    @router.get("/prompts/{name}.wav")
+    async def prompt(name: str):
+        """The turned-away messages, for Twilio's <Play> (public: the same words for everyone)."""
+        audio = prompts.audio(name)
+        if audio is None:
+            return JSONResponse({"error": "not_found", "message_zh": "没有这段录音。", "message_en": "no such prompt"},
+                                status_code=404)
+        return Response(audio, media_type="audio/wav", headers={"Cache-Control": "public, max-age=3600"})
 
     @router.post("/twilio/status")
     async def status(request: Request):
