@@ -17,6 +17,7 @@ from rasa_sdk import Tracker
 from urllib3.exceptions import NewConnectionError
 
 from actions import settings
+from actions.metrics import API_REQUESTS
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +66,20 @@ def _send(method: str, path: str, headers: dict, json: dict | None, params: dict
     except requests.RequestException as error:
         if _never_reached(error):
             log.error("proxy_service unreachable: %s", type(error).__name__)
+            API_REQUESTS.labels("unreachable").inc()
             raise ServiceUnavailable(type(error).__name__) from error
         log.error("proxy_service gave no answer: %s", type(error).__name__)  # read timeout, dropped connection
+        API_REQUESTS.labels("no_answer").inc()
         raise OutcomeUnknown(type(error).__name__) from error
     if response.status_code == 503:                   # busy: the transaction was rolled back
         log.error("proxy_service busy on %s %s", method, path.split("/")[2])
+        API_REQUESTS.labels("busy").inc()
         raise ServiceUnavailable("HTTP 503")
     if response.status_code >= 500:
         log.error("proxy_service error %s on %s %s", response.status_code, method, path.split("/")[2])
+        API_REQUESTS.labels("no_answer").inc()
         raise OutcomeUnknown(f"HTTP {response.status_code}")
+    API_REQUESTS.labels("answered").inc()
     return response
 
 

@@ -21,12 +21,21 @@ def new_registry() -> CollectorRegistry:
     return CollectorRegistry(auto_describe=True)
 
 
-def metrics_response(registry: CollectorRegistry, authorization: str | None, token: str) -> Response:
+UNAUTHORISED = ('{"error": "unauthorized", "message_zh": "没有权限。", "message_en": "missing or wrong '
+                'service token."}').encode()
+
+
+def rendered(registry: CollectorRegistry, authorization: str | None, token: str) -> tuple[int, bytes, str]:
+    """(status, body, content type) of a /metrics request, for any web framework."""
     given = (authorization or "").removeprefix("Bearer ").strip()
     if not given or not hmac.compare_digest(given.encode(), token.encode()):
-        return Response('{"error": "unauthorized", "message_zh": "没有权限。", "message_en": "missing or wrong '
-                        'service token."}', status_code=401, media_type="application/json")
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return 401, UNAUTHORISED, "application/json"
+    return 200, generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def metrics_response(registry: CollectorRegistry, authorization: str | None, token: str) -> Response:
+    status, body, content_type = rendered(registry, authorization, token)
+    return Response(body, status_code=status, media_type=content_type)
 
 
 class RequestCounters:

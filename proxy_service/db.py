@@ -3,9 +3,12 @@
 SQLite is set up for several processes writing at once: WAL journal, a busy timeout, and
 every writing transaction begun IMMEDIATE so two writers queue for the lock instead of failing
 halfway through (SQLite's deferred transactions cannot upgrade a read lock while another
-writer holds it). A unit of work opened read-only begins DEFERRED instead: in WAL mode it
-reads a snapshot and never waits for, or blocks, a writer; it is also query-only, and on
-PostgreSQL READ ONLY, so a write slipped into a read path fails loudly on both.
+writer holds it). Within one process the writers queue before that, in order, for the one
+connection of the writing engine: SQLite's own busy handler polls the lock with sleeps of up
+to 100 ms and lets late writers overtake, which under load made a few bookings wait a second
+(bench/api_throughput.py). A unit of work opened read-only uses the reading engine and begins
+DEFERRED: in WAL mode it reads a snapshot and never waits for, or blocks, a writer; it is also
+query-only, and on PostgreSQL READ ONLY, so a write slipped into a read path fails loudly on both.
 """
 from __future__ import annotations
 
@@ -29,10 +32,10 @@ def _json(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, writing: bool = False) -> Engine:
     """hide_parameters: a failed statement's error (and so a log line) never carries the values
     bound to it — a transcript, an ID number, a phone; log_privacy drops what the database
-    itself says about them."""
+    itself says about them. On SQLite, `writing` makes the writers' engine of one connection."""
     log_privacy.install()
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -41,8 +44,10 @@ def make_engine(url: str) -> Engine:
         busy_ms = get_settings().sqlite_busy_timeout_ms
         # A pool (SQLAlchemy 1.4 opens a file database afresh for every session otherwise,
         # pragmas and all): connections are shared across the API's threads, one at a time.
+        # Writers wait for theirs no longer than for SQLite's lock (a TimeoutError, answered 503).
+        size = {"pool_size": 1, "max_overflow": 0} if writing else {"pool_size": 8, "max_overflow": 24}
         engine = create_engine(url, future=True, json_serializer=_json, hide_parameters=True,
-                               poolclass=QueuePool, pool_size=8, max_overflow=24,
+                               poolclass=QueuePool, pool_timeout=busy_ms / 1000, **size,
                                connect_args={"timeout": busy_ms / 1000, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -66,13 +71,19 @@ def make_engine(url: str) -> Engine:
                          pool_size=10, max_overflow=20)
 
 
-@functools.lru_cache(maxsize=8)
-def engine_for(url: str) -> Engine:
-    return make_engine(url)
+def engine_for(url: str, read_only: bool = False) -> Engine:
+    """The engine of `url` for writing (and reading within a write), or for reading only: on
+    SQLite two engines (the writers' of one connection), on PostgreSQL one."""
+    return _engine(url, read_only and url.startswith("sqlite"))
+
+
+@functools.lru_cache(maxsize=16)
+def _engine(url: str, reading: bool) -> Engine:
+    return make_engine(url, writing=url.startswith("sqlite") and not reading)
 
 
 def session_factory(url: str, read_only: bool = False) -> sessionmaker:
-    engine = engine_for(url)
+    engine = engine_for(url, read_only)
     if read_only:
         # Dialect options not meant for an engine are ignored by it (psycopg2 ignores
         # sqlite_begin; pysqlite ignores postgresql_readonly).

@@ -36,8 +36,10 @@ def refuses_connections(host: str, port: int) -> bool:
 def action_server(tmp_path_factory):
     port = free_port()
     workdir = tmp_path_factory.mktemp("actions")
+    nobody = f"http://127.0.0.1:{free_port()}"       # its proxy service is not there
     with running_processes({"actions": ([sys.executable, "-m", "actions.server"], f"http://127.0.0.1:{port}/health")},
-                           workdir, {"ACTION_SERVER_PORT": str(port), "ACTION_SERVER_MAX_BODY_BYTES": "100000"}):
+                           workdir, {"ACTION_SERVER_PORT": str(port), "ACTION_SERVER_MAX_BODY_BYTES": "100000",
+                                     "PROXY_SERVICE_URL": nobody}):
         yield f"http://127.0.0.1:{port}", port
 
 
@@ -66,6 +68,35 @@ def test_the_action_server_answers_rasa_and_never_echoes_a_tracker(action_server
     assert broken.status_code in (400, 500) and "not json" not in broken.text
     too_big = requests.post(f"{url}/webhook", data=b"x" * 200_000, headers=signed, timeout=10)
     assert too_big.status_code == 413
+
+
+def metric_values(url: str) -> dict[str, float]:
+    """The action server's /metrics, sample by sample (name and labels → value)."""
+    text = requests.get(f"{url}/metrics", headers={"Authorization": f"Bearer {os.environ[secrets.SERVICE_TOKEN]}"},
+                        timeout=10).text
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line and not line.startswith("#")}
+
+
+def test_the_action_server_counts_its_runs_for_the_service_token_only(action_server):
+    url, _ = action_server
+    signed = {"Authorization": f"Bearer {os.environ[secrets.ACTION_SERVER_SECRET]}"}
+    assert requests.get(f"{url}/metrics", timeout=10).status_code == 401
+    assert requests.get(f"{url}/metrics", headers=signed, timeout=10).status_code == 401     # Rasa's secret is not it
+    before = metric_values(url)
+    assert requests.post(f"{url}/webhook", json=forged_call(), headers=signed, timeout=30).status_code == 200
+    assert requests.post(f"{url}/webhook", json=forged_call("action_invented"), headers=signed,
+                         timeout=10).status_code == 404
+    after = metric_values(url)
+
+    def grew(sample: str) -> float:
+        return after.get(sample, 0) - before.get(sample, 0)
+
+    assert grew('helpline_actions_runs_total{action="action_submit_lookup",outcome="ok"}') == 1
+    assert grew('helpline_actions_run_seconds_count{action="action_submit_lookup"}') == 1
+    assert grew('helpline_actions_runs_total{action="unknown",outcome="rejected"}') == 1
+    assert not any("action_invented" in sample for sample in after)      # a forged name is not a label
+    assert grew('helpline_actions_api_requests_total{outcome="unreachable"}') >= 1
 
 
 def test_the_action_server_listens_on_loopback_only(action_server):

@@ -43,9 +43,8 @@ def wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout: fl
 class Assistant:
     """Client of a running Rasa server."""
 
-    def __init__(self, url: str, pids: dict[str, int]):
-        self.url = url
-        self.pids = pids
+    def __init__(self, url: str, pids: dict[str, int], actions_url: str | None = None):
+        self.url, self.pids, self.actions_url = url, pids, actions_url
         # Rasa's HTTP API (parse, trackers) needs the token; the REST channel does not.
         self.api = {"token": os.environ[secrets.RASA_API_TOKEN]}
 
@@ -147,12 +146,13 @@ def running_assistant(model: Path, workdir: Path, api_url: str, token: str = "te
                  f"http://127.0.0.1:{rasa_port}/status?token={os.environ[secrets.RASA_API_TOKEN]}"),
     }
     with running_processes(specs, workdir, env) as pids:
-        yield Assistant(f"http://127.0.0.1:{rasa_port}", pids)
+        yield Assistant(f"http://127.0.0.1:{rasa_port}", pids, f"http://127.0.0.1:{action_port}/webhook")
 
 
 @contextlib.contextmanager
 def running_gateway(workdir: Path, rasa_url: str, api_url: str, token: str = "test-service-token",
-                    auth_token: str = "test-twilio-auth-token", extra_env: dict[str, str] | None = None) -> Iterator[str]:
+                    auth_token: str = "test-twilio-auth-token", extra_env: dict[str, str] | None = None,
+                    actions_url: str | None = None) -> Iterator[str]:
     """The voice gateway (uvicorn, wsproto WebSockets) on a free port; yields its ws:// stream URL.
 
     Its public URL is its local address, so the simulator signs what the gateway checks."""
@@ -163,6 +163,7 @@ def running_gateway(workdir: Path, rasa_url: str, api_url: str, token: str = "te
     env = {"VOICE_PUBLIC_URL": base, "TWILIO_AUTH_TOKEN": auth_token, "RASA_URL": rasa_url,
            "AUDIOSOCKET_PORT": str(free_port()),   # its own PBX port (GET /health says which)
            "PROXY_SERVICE_URL": api_url, "SERVICE_TOKEN": token, "TTS_CACHE_DIR": str(workdir / "tts-cache"),
+           **({"ACTION_SERVER_URL": actions_url} if actions_url else {}),
            "TF_CPP_MIN_LOG_LEVEL": "2", **(extra_env or {})}
     with running_processes({"voice": (command, f"{base}/health")}, workdir, env):
         yield f"ws://127.0.0.1:{port}/twilio/stream"

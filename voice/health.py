@@ -1,5 +1,6 @@
-"""What the gateway's /health reports: its speech models, and whether Rasa, the proxy
-service and (in a cluster) Redis answer, each with how long it took."""
+"""What the gateway's /health reports: its speech models, and whether Rasa, the action
+server (Rasa's own dependency), the proxy service and (in a cluster) Redis answer, each with
+how long it took."""
 from __future__ import annotations
 
 import asyncio
@@ -32,8 +33,9 @@ async def dependency_checks(shared) -> dict:
     async def speech_models() -> bool:
         return asr.loaded()
 
+    actions = settings.ACTION_SERVER_URL.rstrip("/").removesuffix("/webhook")
     checks = {"speech_models": speech_models(), "rasa": _answers(f"{RASA_URL.rstrip('/')}/"),
-              "proxy_service": _answers(f"{settings.PROXY_SERVICE_URL}/health")}
+              "actions": _answers(f"{actions}/health"), "proxy_service": _answers(f"{settings.PROXY_SERVICE_URL}/health")}
     if hasattr(shared, "ping"):
         checks["redis"] = shared.ping()
     results = await asyncio.gather(*(_timed(check) for check in checks.values()))

@@ -6,7 +6,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from proxy_service.log_privacy import describe
@@ -39,9 +39,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return error(422, "invalid", "请求内容有误，请检查这些字段。", "invalid request: see fields.", fields=fields)
 
     @app.exception_handler(OperationalError)
-    async def database_unavailable(_request: Request, exc: OperationalError):
-        # Locked past the busy timeout, or the database is down: the transaction did not commit.
-        log.error("database unavailable: %s", describe(exc))
+    @app.exception_handler(PoolTimeout)
+    async def database_unavailable(_request: Request, exc: Exception):
+        # Locked past the busy timeout (or no connection free as long), or the database is down:
+        # the transaction did not commit.
+        log.error("database unavailable: %s",
+                  describe(exc) if isinstance(exc, OperationalError) else "no connection free in time")
         return error(503, "busy", "系统正忙，请稍后再试。", "database busy or unreachable; nothing was changed.",
                      headers={"Retry-After": "1"})
 

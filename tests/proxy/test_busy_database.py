@@ -51,10 +51,21 @@ def test_writes_are_told_busy_and_reads_go_on_while_another_writer_holds_the_loc
     assert sum(q["open_tickets"] for q in client.get("/api/queues", headers=AUTH).json()) == 1
 
 
+def test_a_writer_kept_waiting_for_this_process_s_writing_connection_is_told_busy(busy_api):
+    client, path = busy_api
+    headers = {**AUTH, "Idempotency-Key": "turns-1"}
+    with uow_factory_for(f"sqlite:///{path}")() as holder:
+        holder.session.connection()          # the process's one writing connection, in a transaction
+        busy = client.post("/api/tickets", json=_ticket(), headers=headers)
+        assert busy.status_code == 503 and busy.json()["error"] == "busy" and busy.headers["Retry-After"] == "1"
+        assert client.get("/api/queues", headers=AUTH).status_code == 200     # reads have their own
+    assert client.post("/api/tickets", json=_ticket(), headers=headers).status_code == 201
+
+
 def test_a_read_only_unit_of_work_cannot_write(uow_factory):
     with uow_factory(read_only=True) as uow, pytest.raises(DBAPIError):
         uow.places.add(m.ServicePlace(code="nowhere", name="不存在", district="-", address="-"))
         uow.session.flush()
-    with uow_factory() as uow:          # the same connection, back in the pool, writes again
+    with uow_factory() as uow:          # a writing unit of work still writes
         uow.places.add(m.ServicePlace(code="somewhere", name="测试", district="-", address="-"))
         uow.rollback()

@@ -44,12 +44,14 @@ def test_metrics_need_the_service_token_and_carry_the_gateways_figures(client):
 def test_health_reports_each_dependency_and_stays_up_without_rasa(client, monkeypatch):
     monkeypatch.setattr(health, "RASA_URL", closed_port_url())
     monkeypatch.setattr(settings, "PROXY_SERVICE_URL", closed_port_url())
+    monkeypatch.setattr(settings, "ACTION_SERVER_URL", closed_port_url() + "/webhook")
     monkeypatch.setattr("voice.asr.loaded", lambda: True)
     response = client.get("/health")
     body = response.json()
     assert response.status_code == 200 and body["status"] == "degraded"
     assert body["checks"]["speech_models"]["ok"] is True
     assert body["checks"]["rasa"] == {"ok": False, "error": "ConnectError"}
+    assert body["checks"]["actions"] == {"ok": False, "error": "ConnectError"}
     assert body["checks"]["proxy_service"]["ok"] is False
 
 
