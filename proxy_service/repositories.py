@@ -268,6 +268,17 @@ class QueueRepository(SqlRepository[m.StaffQueue]):
 class TicketRepository(SqlRepository[m.HandoffTicket]):
     model = m.HandoffTicket
 
+    def serialise(self, *keys: str) -> None:
+        """Until this transaction ends, others naming any of `keys` wait here: one caller's or
+        one conversation's tickets are looked for and written one request at a time, so two
+        racing requests cannot both find none and both file one. PostgreSQL: transaction-scoped
+        advisory locks (taken in order, so two requests never wait for each other); SQLite's
+        writers already take turns for the whole transaction."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return
+        for key in sorted(set(keys)):
+            self.session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"ticket:{key}", 0))))
+
     def get_for_update(self, ticket_id: int) -> m.HandoffTicket | None:
         """The ticket, locked until commit: two staff claiming at once take turns (PostgreSQL)."""
         query = select(m.HandoffTicket).filter_by(id=ticket_id).with_for_update()

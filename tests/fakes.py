@@ -73,6 +73,9 @@ class FakeByReference(FakeRepository):
 
 
 class FakeTickets(FakeByReference):
+    def serialise(self, *keys):
+        pass
+
     def unresolved_for_conversation(self, conversation_id):
         return next((t for t in self._find(conversation_id=conversation_id) if t.status != "resolved"), None)
 

@@ -123,8 +123,10 @@ def file_ticket(uow, request: TicketRequest, *, actor: str) -> tuple[dict, int]:
     callback_from = None if open_now else calendar.next_opening(stamp)
     phone = normalize_digits(request.caller_phone) if request.caller_phone else None
     phone_hash = lookup_hash(phone) if phone else None
+    system_callback = bool(phone_hash) and request.reason in SYSTEM_CALLBACK_REASONS
+    uow.tickets.serialise(request.conversation_id.strip(), *([phone_hash] if system_callback else []))
     earlier = uow.tickets.unresolved_for_conversation(request.conversation_id.strip())
-    if earlier is None and phone_hash and request.reason in SYSTEM_CALLBACK_REASONS:
+    if earlier is None and system_callback:
         midnight = stamp.replace(hour=0, minute=0, second=0)
         earlier = uow.tickets.unresolved_for_caller_since(phone_hash, midnight, SYSTEM_CALLBACK_REASONS)
     if earlier is not None:

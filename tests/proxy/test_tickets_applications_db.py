@@ -1,12 +1,14 @@
 """Tickets, applications, the SMS outbox and retention on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
-from proxy_service.crypto import decrypt
+from proxy_service.crypto import decrypt, lookup_hash
 from proxy_service.services import (
     applications,
     calendar,
@@ -15,7 +17,7 @@ from proxy_service.services import (
 )
 from proxy_service.services.common import now
 from proxy_service.services.errors import Conflict, InvalidRequest
-from tests.proxy.builders import application_request, ticket_request
+from tests.proxy.builders import application_request, random_phone, ticket_request
 
 
 def test_ticket_keeps_the_whole_conversation_and_is_routed_by_topic(uow_factory):
@@ -141,3 +143,20 @@ def test_one_conversation_files_one_ticket_however_often_it_asks(uow_factory):
     tickets.change_ticket(uow_factory(), first["id"], "resolve", actor="staff")
     later = tickets.create_ticket(uow_factory(), ticket_request(conversation_id=conversation), actor="assistant")
     assert later["reference"] != first["reference"]                 # once resolved, a new request is new
+
+
+def test_callers_turned_away_at_once_get_one_callback_each_however_often_they_try(uow_factory):
+    numbers = [random_phone() for _ in range(3)]
+
+    def turned_away(attempt: int) -> dict:
+        return tickets.create_ticket(uow_factory(), ticket_request(
+            conversation_id=f"CA-busy-{uuid.uuid4().hex}", reason="busy", caller_phone=numbers[attempt % 3],
+            transcript=[], filled_slots={}), actor="voice")
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        filed = list(pool.map(turned_away, range(24)))       # each number eight times, all at once
+    assert len({view["reference"] for view in filed}) == 3
+    with uow_factory() as uow:
+        counts = [uow.session.execute(text("SELECT count(*) FROM handoff_tickets WHERE caller_phone_hash = :h"),
+                                      {"h": lookup_hash(number)}).scalar() for number in numbers]
+    assert counts == [1, 1, 1]

@@ -11,6 +11,7 @@ from voice import settings
 from voice.admission import FULL, SLOW, Admission, RecentTurns
 from voice.app import create_app
 from voice.shedding import BUSY
+from voice.tts import SpeechChain
 from tests.voice.test_twilio import FORM, PUBLIC, TOKEN, signed
 
 
@@ -65,11 +66,11 @@ def test_slow_answers_turn_new_callers_away_only_while_they_last_and_never_on_a_
 
 
 @pytest.fixture
-def full_gateway(monkeypatch, records):
+def full_gateway(monkeypatch, records, tmp_path):
     """A gateway that takes no more calls (its limit is 0)."""
     monkeypatch.setattr(settings, "TWILIO_AUTH_TOKEN", TOKEN)
     monkeypatch.setattr(settings, "PUBLIC_URL", PUBLIC)
-    app = create_app(audiosocket_port=0)
+    app = create_app(speech=SpeechChain(cache_dir=tmp_path / "tts-cache"), audiosocket_port=0)
     app.state.core.admission.max_calls = 0
     return app
 
