@@ -27,7 +27,7 @@ help:
 	@echo "make train     train the model and build the speech files if their inputs changed (models/)"
 	@echo "make fetch-models  download and check the Vosk Chinese model (var/models/)"
 	@echo "make eval-nlu  intents on the held-out sets, 5-fold cross-validation, with and without pinyin (about 1.5 h)"
-	@echo "make bench     latency, throughput and memory benchmarks (bench/results/)"
+	@echo "make bench     latency, throughput, load and memory benchmarks (bench/results/; about 2 h)"
 	@echo "make tts-warm  pre-render every fixed sentence into the speech cache"
 	@echo "make catalogue regenerate NLU synonyms and Jieba terms from the catalogue"
 	@echo "make migrate   apply database migrations and load reference data"
@@ -119,6 +119,8 @@ bench: train
 	$(RUN) python -m bench.console_pages
 	$(RUN) python -m bench.recognition --json bench/results/recognition.json
 	$(RUN) python -m bench.voice_latency
+	$(RUN) python -m bench.cluster_load
+	$(RUN) python -m bench.surge
 
 tts-warm: install
 	$(RUN) python -m voice.tts_warm

@@ -20,6 +20,7 @@ and Redis on loopback).
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from bench import api_throughput
 from bench.assistant_latency import percentile, summary
-from bench.gateway_metrics import histogram_quantile, turn_buckets
+from bench.gateway_metrics import between, reading
 from bench.voice_latency import QUESTIONS, TWILIO_TOKEN, calls
 from tools.cluster import running_cluster
 from tools.model import ROOT, ensure_model
@@ -49,14 +50,11 @@ def call_loads(stream_url: str, gateways: list[str]) -> list[dict]:
     asyncio.run(calls(stream_url, 1, QUESTIONS[:1]))          # warm the models
     rows = []
     for count in LOADS:
-        before, latencies = turn_buckets(gateways), []
+        before, latencies = reading(gateways), []
         for _ in range(3 if count == 1 else 1):
             latencies += asyncio.run(calls(stream_url, count, QUESTIONS[:3]))
-        after = turn_buckets(gateways)
         rows.append({"calls": count, "turns": len(latencies), "p50_ms": summary(latencies)["p50_ms"],
-                     "p95_ms": round(percentile(latencies, 0.95), 1),
-                     "gateway_p50_ms": histogram_quantile(0.5, before, after),
-                     "gateway_p95_ms": histogram_quantile(0.95, before, after)})
+                     "p95_ms": round(percentile(latencies, 0.95), 1), **between(before, reading(gateways))})
     return rows
 
 
@@ -108,11 +106,12 @@ def cluster() -> dict:
 
 
 def table(results: dict) -> str:
-    lines = ["| layout | simultaneous calls | caller turns | caller waits p50 ms | p95 ms | gateway p50 ms | p95 ms |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| layout | simultaneous calls | caller turns answered | caller waits p50 ms | p95 ms | gateway p50 ms "
+             "| p95 ms | turns the assistant did not answer in time |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for layout in ("single", "cluster"):
         lines += [f"| {layout} | {row['calls']} | {row['turns']} | {row['p50_ms']} | {row['p95_ms']} | "
-                  f"{row['gateway_p50_ms']} | {row['gateway_p95_ms']} |" for row in results[layout]["calls"]]
+                  f"{row['gateway_p50_ms']} | {row['gateway_p95_ms']} | {row.get('unanswered_turns')} |"
+                  for row in results[layout]["calls"]]
     lines += ["", f"| layout | calls per core at gateway p95 ≤ {P95_LIMIT_MS} ms (of those tried) "
               "| bookings/s, 8 clients (p95 ms) "
               "| bookings/s, 32 clients (p95 ms) |", "|---|---:|---:|---:|"]
@@ -123,10 +122,17 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("single", "cluster"), help="measure one layout again, keep the other's")
+    args = parser.parse_args(argv)
     results: dict = {"machine": {"cpus": os.cpu_count()}}
+    if args.only and RESULTS.exists():
+        results = json.loads(RESULTS.read_text())
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     for layout, run in (("single", single_stack), ("cluster", cluster)):
+        if args.only and layout != args.only:
+            continue
         results[layout] = run()
         results[layout]["calls_per_core"] = calls_per_core(results[layout]["calls"])
         RESULTS.write_text(json.dumps(results, ensure_ascii=False, indent=1))     # each layout as soon as it is in

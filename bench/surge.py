@@ -30,7 +30,7 @@ import httpx
 from sqlalchemy import func, select
 
 from bench.assistant_latency import percentile
-from bench.gateway_metrics import histogram_quantile, turn_buckets
+from bench.gateway_metrics import between, reading
 from bench.voice_latency import QUESTIONS, TWILIO_TOKEN, recorded
 from proxy_service import models as m
 from proxy_service.crypto import lookup_hash
@@ -124,9 +124,9 @@ def run(normal_calls: int, factor: int, seconds: float) -> dict:
         rate = normal_calls / call_seconds
         print(f"a call lasts {call_seconds} s; normal rate {rate * 60:.1f} calls/min", file=sys.stderr)
         gateway = url.replace("ws://", "http://").removesuffix("/twilio/stream")
-        readings = [turn_buckets([gateway], TOKEN)]
+        readings = [reading([gateway], TOKEN)]
         normal = asyncio.run(arrivals(rate, seconds, rng, lambda: place(url, fresh(), rng.choice(scripts))))
-        readings.append(turn_buckets([gateway], TOKEN))
+        readings.append(reading([gateway], TOKEN))
 
         async def surge_call() -> dict:
             result = await place(url, surge_number(), rng.choice(scripts))
@@ -135,7 +135,7 @@ def run(normal_calls: int, factor: int, seconds: float) -> dict:
             return result
 
         surged = asyncio.run(arrivals(rate * factor, seconds, rng, surge_call))
-        readings.append(turn_buckets([gateway], TOKEN))
+        readings.append(reading([gateway], TOKEN))
         health = httpx.get(f"{gateway}/health", timeout=10)
         tickets = busy_tickets(database)
     away = {c["number"] for c in surged if c.get("taken") is False}
@@ -154,8 +154,7 @@ def run(normal_calls: int, factor: int, seconds: float) -> dict:
         "recordings_played": sum(1 for c in surged if (c.get("turned_away") or {}).get("play")),
     }
     for phase, (before, after) in (("normal", readings[:2]), ("surge", readings[1:])):
-        results[phase]["gateway_p50_ms"] = histogram_quantile(0.5, before, after)
-        results[phase]["gateway_p95_ms"] = histogram_quantile(0.95, before, after)
+        results[phase].update(between(before, after))
     normal_p95, surge_p95 = results["normal"]["p95_ms"], results["surge"]["p95_ms"]
     results["surge_p95_over_normal"] = round(surge_p95 / normal_p95, 2) if normal_p95 and surge_p95 else None
     return results

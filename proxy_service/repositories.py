@@ -10,10 +10,9 @@ an ORM flush or query costs about 240 µs of CPU here, the same statement throug
 """
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from typing import Generic, Iterable, TypeVar
-
-import functools
 
 from sqlalchemy import and_, bindparam, delete, func, inspect, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -138,8 +137,10 @@ class SlotRepository(SqlRepository[m.TimeSlot]):
         values = {"place_id": place_id, "day": day, "half_day": half_day, "capacity": capacity}
         if connection.dialect.name == "postgresql":
             taken = connection.execute(_slot_upsert("postgresql"), values).scalar_one_or_none()
-        else:   # SQLAlchemy 1.4 has no RETURNING for SQLite; the write lock is ours until commit
-            taken = self.find(place_id, day, half_day).id if connection.execute(_slot_upsert("sqlite"), values).rowcount == 1 else None
+        elif connection.execute(_slot_upsert("sqlite"), values).rowcount == 1:
+            taken = self.find(place_id, day, half_day).id   # no RETURNING for SQLite in SQLAlchemy 1.4;
+        else:                                               # the write lock is ours until commit
+            taken = None
         self._expire_loaded()
         return taken
 

@@ -34,7 +34,7 @@ from voice.caller_audio import CallerAudio, Heard, SpokenTurn
 from voice.dialogue import BotTurn, RasaBridge
 from voice.keypad import Keypad
 from voice.listening import Listener
-from voice.metrics import CALLS, HANDOFFS, TURN_FAILURES
+from voice.metrics import CALLS, HANDOFFS, TURN_FAILURES, UNANSWERED
 from voice.settings import MAX_QUEUED_TURNS
 from voice.speaker import Speaker, running
 from voice.telephony import AUDIO, KEY, PERSON, PLAYED, START, STOP, CallEvent, Line
@@ -222,6 +222,7 @@ class CallSession:
             return
         turn = await self.bridge.send(self.id, text, caller=self.caller, channel=self.channel)
         if turn.failed:
+            UNANSWERED.inc()
             self._callback_offered = True
         if spoken is not None:
             spoken.in_rasa = True

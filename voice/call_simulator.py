@@ -301,7 +301,7 @@ async def stream_parameters(stream_url: str, public_stream_url: str, auth_token:
             return {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
         play, say = twiml.find("Play"), twiml.find("Say")
         turned_away = TurnedAway(play.text if play is not None else None, say.text if say is not None else None)
-        if turned_away.play_url:      # fetched from where this webhook was reached (the public URL may not resolve here)
+        if turned_away.play_url:    # fetched where the webhook was reached (the public URL may not resolve here)
             local = _webhook_url(stream_url).removesuffix("/twilio/voice") + "/" + turned_away.play_url.split("/", 3)[3]
             recording = await client.get(local)
             recording.raise_for_status()

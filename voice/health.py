@@ -35,7 +35,8 @@ async def dependency_checks(shared) -> dict:
 
     actions = settings.ACTION_SERVER_URL.rstrip("/").removesuffix("/webhook")
     checks = {"speech_models": speech_models(), "rasa": _answers(f"{RASA_URL.rstrip('/')}/"),
-              "actions": _answers(f"{actions}/health"), "proxy_service": _answers(f"{settings.PROXY_SERVICE_URL}/health")}
+              "actions": _answers(f"{actions}/health"),
+              "proxy_service": _answers(f"{settings.PROXY_SERVICE_URL}/health")}
     if hasattr(shared, "ping"):
         checks["redis"] = shared.ping()
     results = await asyncio.gather(*(_timed(check) for check in checks.values()))

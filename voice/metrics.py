@@ -24,3 +24,7 @@ RECOGNITION_RTF = Histogram(f"{PREFIX}_recognition_real_time_factor", "decoding 
 HANDOFFS = Counter(f"{PREFIX}_handoffs", "calls moved to staff or promised a callback", ["kind", "outcome"],
                    registry=REGISTRY)
 TURN_FAILURES = Counter(f"{PREFIX}_turn_failures", "caller turns that failed inside the gateway", registry=REGISTRY)
+# Rasa did not answer a turn in time (RASA_TIMEOUT_SECONDS) or at all: the caller heard an
+# apology and the offer of a callback instead of an answer.
+UNANSWERED = Counter(f"{PREFIX}_assistant_unanswered", "caller turns the assistant did not answer in time",
+                     registry=REGISTRY)

@@ -811,7 +811,12 @@ def failed_turn() -> BotTurn:
     ("不用了", "CB-0001", CALLBACK_DECLINED, False),
 ])
 def test_a_failed_turn_offers_a_callback(records, answer, ticket, reply, filed):
-    records.ticket = ticket
+    from voice.metrics import REGISTRY
+
+    def unanswered() -> float:
+        return REGISTRY.get_sample_value("helpline_voice_assistant_unanswered_total") or 0
+
+    records.ticket, before = ticket, unanswered()
 
     async def scenario():
         line, bridge = FakeLine(), FakeBridge(failed_turn())
@@ -825,6 +830,7 @@ def test_a_failed_turn_offers_a_callback(records, answer, ticket, reply, filed):
 
     line, bridge, session, spoken = asyncio.run(scenario())
     assert bridge.texts == [GREET]                         # the answer is the gateway's, not Rasa's
+    assert unanswered() == before + 1                      # counted where Prometheus sees it
     assert spoken == reply
     if filed:
         [(call_id, fields)] = records.callbacks
